@@ -1,0 +1,33 @@
+# pumpsim: `make run` shows the pump emulated; `make test` runs the whole suite.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+BOARD ?= emu
+PORT ?=
+RUN_DIR ?= run/demo
+
+.PHONY: run test bench flash build clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@
+
+run: $(BIN)/.installed
+	$(BIN)/pumpsim demo --dir $(RUN_DIR)
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m pumpsim.hil.bench --write docs/benchmarks.md
+
+build: $(BIN)/.installed
+	$(BIN)/pumpsim build --board $(BOARD)
+
+flash: $(BIN)/.installed
+	@test -n "$(PORT)" || { echo "usage: make flash BOARD=rpi_pico PORT=/dev/ttyACM0" >&2; exit 2; }
+	$(BIN)/pumpsim deploy --board $(BOARD) --port $(PORT)
+
+clean:
+	rm -rf build run

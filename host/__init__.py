@@ -1,0 +1,1 @@
+"""pumpsim: the clinician side of the pump (client, CLI, deploy)."""
