@@ -1,0 +1,37 @@
+# The virtual board's wires to its supervisor: fixed 9-byte messages on an inherited socket,
+# a type byte and a signed 64-bit argument (see docs/architecture.md).
+import os
+import struct
+
+_FMT = "<bq"
+_fd = int(os.getenv("PUMPSIM_WIRE_FD") or "-1")
+_port = open(_fd, "r+b") if _fd >= 0 else None
+_out = bytearray(9)
+_in = bytearray(9)
+
+
+def send(kind, arg):
+    struct.pack_into(_FMT, _out, 0, kind, arg)
+    _port.write(_out)
+
+
+def call(kind, arg):
+    send(kind, arg)
+    if _port.readinto(_in) != 9:
+        # The supervisor is gone: a board without power does not run.
+        raise SystemExit(1)
+    return struct.unpack(_FMT, _in)
+
+
+# Message types, as bytes so that both ends agree on one table.
+BOOT = ord("B")
+PIN = ord("P")
+SLEEP = ord("S")
+NOW = ord("N")
+ADC = ord("A")
+INPUT = ord("I")
+PWM = ord("Q")
+WDT_START = ord("G")
+WDT_FEED = ord("H")
+RESET = ord("R")
+STEPPED = ord("T")

@@ -1,0 +1,44 @@
+# The virtual board's boot ROM: what a MicroPython board does at reset, on the unix port.
+# Runs boot.py, then main.py on a power-up or a soft reset from the friendly REPL, then leaves
+# the REPL to the supervisor's pty. The working directory is the board's flash.
+import os
+import sys
+
+sys.path[:] = [sys.path[0], "", "lib"]
+
+import _wire  # noqa: E402
+
+
+def _exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def _run(path):
+    with open(path) as source:
+        code = source.read()
+    try:
+        exec(code, {"__name__": "__main__", "__file__": path})
+    except KeyboardInterrupt:
+        pass
+    except SystemExit:
+        raise
+    except BaseException as exc:  # a crashing script leaves the REPL, as on a board
+        sys.print_exception(exc)
+
+
+def _boot():
+    app = os.getenv("PUMPSIM_BOOT") == "app" and _exists("main.py")
+    _wire.send(_wire.BOOT, 1 if app else 0)
+    if _exists("boot.py"):
+        _run("boot.py")
+    if app:
+        _run("main.py")
+        _wire.send(_wire.BOOT, 0)
+
+
+_boot()
+del _boot, _run, _exists, _wire, os, sys

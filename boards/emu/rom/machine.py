@@ -1,0 +1,176 @@
+# The virtual board's machine module: the same API as on a dev board, wired to the rig.
+# Shadows the unix port's built-in machine module.
+import os
+
+import _wire
+import time as _time
+
+PWRON_RESET = 1
+HARD_RESET = 2
+WDT_RESET = 3
+DEEPSLEEP_RESET = 4
+SOFT_RESET = 5
+
+_RESET_CAUSES = {"pwron": PWRON_RESET, "hard": HARD_RESET, "wdt": WDT_RESET, "soft": SOFT_RESET}
+_reset_cause = _RESET_CAUSES.get(os.getenv("PUMPSIM_RESET_CAUSE") or "pwron", PWRON_RESET)
+_freq_hz = 125000000
+
+
+class Pin:
+    IN = 0
+    OUT = 1
+    OPEN_DRAIN = 2
+    PULL_UP = 1
+    PULL_DOWN = 2
+    IRQ_RISING = 4
+    IRQ_FALLING = 8
+
+    def __init__(self, id, mode=-1, pull=-1, *, value=None):
+        self._id = int(id)
+        self._mode = Pin.IN if mode == -1 else mode
+        self._level = 0
+        if value is not None:
+            self.value(value)
+
+    def init(self, mode=-1, pull=-1, *, value=None):
+        if mode != -1:
+            self._mode = mode
+        if value is not None:
+            self.value(value)
+
+    def value(self, level=None):
+        if level is None:
+            if self._mode == Pin.OUT:
+                return self._level
+            return _wire.call(_wire.INPUT, self._id)[1]
+        self._level = 1 if level else 0
+        _wire.send(_wire.PIN, (self._id << 8) | self._level)
+
+    __call__ = value
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+    def high(self):
+        self.value(1)
+
+    def low(self):
+        self.value(0)
+
+    def toggle(self):
+        self.value(1 - self._level)
+
+    def __repr__(self):
+        return "Pin(%d)" % self._id
+
+
+class Signal:
+    def __init__(self, pin, invert=False):
+        self._pin = pin
+        self._invert = invert
+
+    def value(self, level=None):
+        if level is None:
+            return self._pin.value() ^ self._invert
+        self._pin.value(bool(level) ^ self._invert)
+
+    def on(self):
+        self.value(1)
+
+    def off(self):
+        self.value(0)
+
+
+class ADC:
+    def __init__(self, pin):
+        self._id = pin._id if isinstance(pin, Pin) else int(pin)
+
+    def read_u16(self):
+        return _wire.call(_wire.ADC, self._id)[1]
+
+
+class PWM:
+    def __init__(self, pin, freq=0, duty_u16=0):
+        self._id = pin._id if isinstance(pin, Pin) else int(pin)
+        self._freq_hz = freq
+        self._duty_u16 = duty_u16
+        self._report()
+
+    def _report(self):
+        _wire.send(_wire.PWM, (self._id << 48) | (self._freq_hz << 16) | self._duty_u16)
+
+    def freq(self, hz=None):
+        if hz is None:
+            return self._freq_hz
+        self._freq_hz = int(hz)
+        self._report()
+
+    def duty_u16(self, duty=None):
+        if duty is None:
+            return self._duty_u16
+        self._duty_u16 = int(duty)
+        self._report()
+
+    def deinit(self):
+        self._duty_u16 = 0
+        self._report()
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        _wire.send(_wire.WDT_START, int(timeout))
+
+    def feed(self):
+        _wire.send(_wire.WDT_FEED, 0)
+
+
+def _reset(cause):
+    _wire.send(_wire.RESET, cause)
+    # The supervisor ends this process; until then the board does nothing.
+    while True:
+        _wire.call(_wire.SLEEP, -1)
+
+
+def reset():
+    _reset(HARD_RESET)
+
+
+def soft_reset():
+    _reset(SOFT_RESET)
+
+
+def reset_cause():
+    return _reset_cause
+
+
+def unique_id():
+    return bytes(int(os.getenv("PUMPSIM_UID", "0")[i : i + 2] or "0", 16) for i in range(0, 16, 2))
+
+
+def freq(hz=None):
+    global _freq_hz
+    if hz is None:
+        return _freq_hz
+    _freq_hz = hz
+
+
+def idle():
+    _time.sleep_until(_time.now_ms())
+
+
+def lightsleep(ms=None):
+    _time.sleep_ms(ms) if ms is not None else _time.sleep_until(-1)
+
+
+deepsleep = lightsleep
+
+
+def disable_irq():
+    return 0
+
+
+def enable_irq(state=0):
+    pass

