@@ -423,12 +423,18 @@ class Supervisor:
 
 def _pid_alive(pid):
     try:
+        # Reap it if it is our own child (the process that started it is still running).
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return True
 
 
 def info(directory):
@@ -501,6 +507,12 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    # A signal must end the select() at once, not at its next timeout.
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    sup.sel.register(wake_r, selectors.EVENT_READ, lambda mask: wake_r.recv(64))
     sup.save_state()
     emu_json = {
         "port": sup.port,

@@ -1,0 +1,101 @@
+"""Client of the rig: the instrument beside the pump that counts its motor's pulses and owns time.
+
+The same protocol reaches the virtual board's supervisor (socket://127.0.0.1:PORT) and a physical
+rig on its own serial port (docs/protocol.md, "Rig protocol"). Everything the harness checks
+against a programmed dose comes from here, never from the firmware's own report.
+"""
+
+import json
+import time
+
+import serial
+
+try:
+    from pumpsim.errors import PumpsimError as _Base
+except ImportError:  # pragma: no cover - the host package is installed alongside
+    _Base = Exception
+
+
+class RigError(_Base):
+    """The rig refused a request, did not answer, or is not there."""
+
+
+DAY_MS = 86_400_000
+
+
+class Rig:
+    def __init__(self, port, timeout_s=10.0):
+        self._port = port
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def open(cls, url, timeout_s=10.0):
+        try:
+            port = serial.serial_for_url(url, timeout=0.2)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise RigError("cannot open the rig at %s: %s" % (url, exc)) from None
+        return cls(port, timeout_s)
+
+    def close(self):
+        self._port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def request(self, line, timeout_s=None):
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
+        try:
+            self._port.write(line.encode("ascii") + b"\n")
+            reply = self._readline(timeout_s)
+        except (serial.SerialException, OSError) as exc:
+            raise RigError("the rig went away: %s" % exc) from None
+        try:
+            data = json.loads(reply)
+        except ValueError:
+            raise RigError("the rig answered %r to %r" % (reply[:80], line)) from None
+        if isinstance(data, dict) and "error" in data:
+            raise RigError("rig refused %r: %s" % (line, data["error"]))
+        return data
+
+    def _readline(self, timeout_s):
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        buf = b""
+        while not buf.endswith(b"\n"):
+            chunk = self._port.readline()
+            buf += chunk
+            if not chunk and deadline is not None and time.monotonic() > deadline:
+                raise RigError("the rig did not answer within %.0f s" % timeout_s)
+        return buf.decode("ascii", "replace")
+
+    # -- requests ------------------------------------------------------------------------------
+
+    def hello(self):
+        return self.request("hello")
+
+    def measure(self):
+        """The rig's own count: pulses, stroke_nl, delivered_nl, delivered_ul, clock_ms."""
+        return self.request("measure")
+
+    def time(self):
+        return self.request("time")
+
+    def clock(self, mode):
+        return self.request("clock %s" % mode)
+
+    def advance(self, duration_ms, timeout_s=None):
+        """Move pump time forward; returns once the board's clock has reached it."""
+        if not isinstance(duration_ms, int) or duration_ms < 0:
+            raise RigError("advance takes a whole, non-negative number of ms, not %r" % (duration_ms,))
+        # Stepped time runs as fast as the board can go: allow for a slow machine.
+        if timeout_s is None:
+            timeout_s = max(self.timeout_s, 60.0 + duration_ms / DAY_MS * 5.0)
+        return self.request("advance %d" % duration_ms, timeout_s=timeout_s)
+
+    def reset(self):
+        return self.request("reset")
+
+    def power_cycle(self):
+        return self.request("power-cycle")

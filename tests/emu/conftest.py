@@ -1,0 +1,71 @@
+"""Fixtures for the virtual board itself, with a toy application as its firmware."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import serial
+
+from pumpsim.boards.emu import supervisor
+from pumpsim.hil.rig import Rig
+
+# A toy application: strokes every 172.8 s of pump time (500 a day), echoes what it reads, and
+# returns to the REPL on 'q'. It exercises the virtual board without the pump firmware.
+TOY_MAIN = """
+import machine, time, select, sys, micropython
+micropython.kbd_intr(-1)
+step = machine.Pin(2, machine.Pin.OUT)
+poll = select.poll()
+poll.register(sys.stdin, select.POLLIN)
+due = time.time_ns() // 1000000 + 172800
+while True:
+    now = time.time_ns() // 1000000
+    if now >= due:
+        step.value(1)
+        step.value(0)
+        due += 172800
+    if poll.poll(due - now):
+        c = sys.stdin.buffer.read(1)
+        if c == b'q':
+            break
+        sys.stdout.write('got %d at %d\\n' % (c[0], now))
+micropython.kbd_intr(3)
+"""
+
+
+def mpremote(port, *args, timeout=30):
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def toy_board(tmp_path):
+    directory = tmp_path / "board"
+    (directory / "flash").mkdir(parents=True)
+    (directory / "flash" / "main.py").write_text(TOY_MAIN)
+    info = supervisor.start(directory)
+    rig = Rig.open(info["rig"])
+    try:
+        yield info, rig
+    finally:
+        rig.close()
+        supervisor.stop(directory)
+
+
+def read_for(port, seconds):
+    import time
+    end = time.monotonic() + seconds
+    out = b""
+    while time.monotonic() < end:
+        out += port.read(4096)
+    return out
+
+
+@pytest.fixture
+def line(toy_board):
+    info, _ = toy_board
+    port = serial.serial_for_url(info["port"], timeout=0.05)
+    yield port
+    port.close()

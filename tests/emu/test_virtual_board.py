@@ -1,0 +1,130 @@
+"""The virtual board behaves like a board on USB: REPL tools work, resets restart it, the rig
+counts every pulse and owns time."""
+
+import json
+import time
+
+import pytest
+
+from pumpsim.boards.emu import supervisor
+from pumpsim.hil.rig import RigError
+
+from .conftest import mpremote, read_for
+
+DAY_MS = 86_400_000
+
+
+def test_stepped_time_counts_every_pulse(toy_board):
+    info, rig = toy_board
+    assert rig.time()["clock_ms"] == 0
+    assert rig.advance(10 * DAY_MS)["clock_ms"] == 10 * DAY_MS
+    assert rig.measure()["pulses"] == 5000
+    rig.advance(172800 - 1)
+    assert rig.measure()["pulses"] == 5000
+    rig.advance(1)
+    assert rig.measure()["pulses"] == 5001
+
+
+def test_time_does_not_move_without_the_harness(toy_board):
+    info, rig = toy_board
+    rig.advance(DAY_MS)
+    time.sleep(0.3)
+    assert rig.time()["clock_ms"] == DAY_MS
+    assert rig.measure()["pulses"] == 500
+
+
+def test_control_bytes_are_data_to_a_running_application(toy_board, line):
+    info, rig = toy_board
+    rig.advance(1000)
+    line.write(b"\x03\x04\x01\x02")
+    out = read_for(line, 0.5)
+    assert out.count(b"got ") == 4, out
+    assert out.startswith(b"got 3 at ")
+    rig.advance(DAY_MS)
+    assert rig.measure()["pulses"] == 500
+
+
+def test_mpremote_lists_flash_after_the_application_returns(toy_board, line):
+    info, rig = toy_board
+    line.write(b"q")
+    assert b">>> " in read_for(line, 0.5)
+    line.close()
+    listing = mpremote(info["port"], "fs", "ls")
+    assert listing.returncode == 0, listing.stderr
+    assert "main.py" in listing.stdout
+
+
+def test_mpremote_soft_reset_boots_the_application_again(toy_board, line):
+    info, rig = toy_board
+    line.write(b"q")
+    read_for(line, 0.3)
+    line.close()
+    assert mpremote(info["port"], "fs", "ls").returncode == 0
+    before = rig.measure()["pulses"]
+    rig.advance(DAY_MS)
+    assert rig.measure()["pulses"] == before  # in the REPL: no strokes
+    reset = mpremote(info["port"], "soft-reset")
+    assert reset.returncode == 0, reset.stderr
+    rig.advance(DAY_MS)
+    assert rig.measure()["pulses"] == before + 500
+
+
+def test_pulses_survive_a_power_cycle(toy_board):
+    info, rig = toy_board
+    rig.advance(DAY_MS)
+    rig.power_cycle()
+    rig.advance(DAY_MS)
+    assert rig.measure()["pulses"] == 1000
+
+
+def test_pulses_and_time_survive_a_supervisor_restart(toy_board, tmp_path):
+    info, rig = toy_board
+    rig.advance(DAY_MS)
+    rig.close()
+    directory = tmp_path / "board"
+    supervisor.stop(directory)
+    again = supervisor.start(directory)
+    from pumpsim.hil.rig import Rig
+    with Rig.open(again["rig"]) as rig2:
+        assert rig2.measure()["pulses"] == 500
+        assert rig2.time()["clock_ms"] == DAY_MS
+
+
+def test_a_second_board_in_the_same_folder_is_refused(toy_board, tmp_path):
+    with pytest.raises(supervisor.EmuError, match="already runs"):
+        supervisor.start(tmp_path / "board")
+
+
+@pytest.mark.parametrize("request_line, reason", [
+    ("advance abc", "whole number"),
+    ("advance -5", "backwards"),
+    ("clock x0", "clock mode"),
+    ("warp 9", "unknown rig request"),
+])
+def test_bad_rig_requests_are_refused_and_change_nothing(toy_board, request_line, reason):
+    info, rig = toy_board
+    rig.advance(1000)
+    with pytest.raises(RigError, match=reason):
+        rig.request(request_line)
+    assert rig.time() == {"clock_ms": 1000, "clock": "stepped"}
+
+
+def test_scaled_clock_runs_by_itself(toy_board):
+    info, rig = toy_board
+    rig.clock("x100")  # 100 s of pump time per wall second
+    time.sleep(0.5)
+    now_ms = rig.time()["clock_ms"]
+    assert 20_000 < now_ms < 200_000
+    rig.clock("stepped")
+    frozen = rig.time()["clock_ms"]
+    time.sleep(0.2)
+    assert rig.time()["clock_ms"] == frozen
+
+
+def test_stop_ends_the_board_and_its_folder_records_it(toy_board, tmp_path):
+    directory = tmp_path / "board"
+    pid = json.loads((directory / "emu.json").read_text())["pid"]
+    assert supervisor.stop(directory) is True
+    assert not (directory / "emu.json").exists()
+    assert supervisor.info(directory) is None
+    assert supervisor.stop(directory) is False
