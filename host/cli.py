@@ -1,2 +1,299 @@
+"""pumpsim: program, refill and watch a pump; run virtual boards and their rig.
+
+    pumpsim emu start --dir DIR
+    pumpsim --dir DIR refill --volume-ml 20 --concentration-ug-per-ml 2000
+    pumpsim --dir DIR program continuous --daily-dose-ug 500
+    pumpsim --dir DIR rig advance 10d
+    pumpsim --dir DIR status --json
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pumpsim import units
+from pumpsim.errors import PumpsimError, Refused, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError("%s: %s" % (self.prog, message))
+
+
+# -- where the pump is -------------------------------------------------------------------------
+
+
+class Target:
+    """The board a command talks to: a virtual board's folder, or a port, key and rig."""
+
+    def __init__(self, args):
+        self.args = args
+        self.port, self.rig_url, self.key_file = args.port, args.rig, args.key
+        if args.dir:
+            from pumpsim.boards.emu import supervisor
+
+            info = supervisor.info(args.dir)
+            if info is None:
+                raise PumpsimError("no virtual board runs in %s (pumpsim emu start --dir %s)"
+                                   % (args.dir, args.dir))
+            self.port = self.port or info["port"]
+            self.rig_url = self.rig_url or info["rig"]
+            self.key_file = self.key_file or info["key"]
+
+    def client(self, need_key=False):
+        from pumpsim import deploy
+        from pumpsim.client import PumpClient
+
+        if not self.port:
+            raise UsageError("which pump? give --dir DIR or --port PORT")
+        key = None
+        if self.key_file and (need_key or Path(self.key_file).exists()):
+            key = deploy.read_key(self.key_file)
+        if need_key and key is None:
+            raise UsageError("this command changes therapy: give the board's key with --key FILE")
+        return PumpClient.open(self.port, key=key, timeout=self.args.timeout)
+
+    def rig(self):
+        from pumpsim.hil.rig import Rig
+
+        if not self.rig_url:
+            raise UsageError("which rig? give --dir DIR or --rig URL")
+        return Rig.open(self.rig_url, timeout_s=self.args.timeout)
+
+
+def emit(args, obj, human):
+    print(json.dumps(obj) if getattr(args, "json", False) else human(obj))
+
+
+def _ul(value):
+    return "%.3f mL" % (float(value) / 1000)
+
+
+def human_status(s):
+    days, rest = divmod(s["clock_s"], 86400)
+    hours, rest = divmod(rest, 3600)
+    alarms = ", ".join("%s (%s)" % (a["code"], a["priority"]) for a in s["alarms"]) or "none"
+    return "\n".join([
+        "state      %s (%s)" % (s["state"], s["mode"]),
+        "reservoir  %s   delivered %s" % (_ul(s["reservoir_ul"]), _ul(s["delivered_ul"])),
+        "therapy    %d µg/day of %d µg/mL" % (s["daily_dose_ug"], s["concentration_ug_per_ml"]),
+        "clock      day %d %02d:%02d:%02d" % (days, hours, rest // 60, rest % 60),
+        "alarms     %s" % alarms,
+    ])
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+def cmd_status(args):
+    with Target(args).client() as client:
+        emit(args, client.status(), human_status)
+
+
+def cmd_refill(args):
+    volume_ul = units.ml_to_ul(args.volume_ml)
+    concentration = units.positive_int(args.concentration_ug_per_ml, "concentration")
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.refill(volume_ul, concentration), human_status)
+
+
+def cmd_program_continuous(args):
+    dose = units.positive_int(args.daily_dose_ug, "daily dose")
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.program_continuous(dose), human_status)
+
+
+def cmd_config(args):
+    thresholds = {}
+    if args.low_reservoir_ml is not None:
+        thresholds["low_reservoir_ul"] = units.ml_to_ul(args.low_reservoir_ml, "low-reservoir threshold")
+    if args.empty_reservoir_ml is not None:
+        thresholds["empty_reservoir_ul"] = units.ml_to_ul(args.empty_reservoir_ml,
+                                                          "empty-reservoir threshold")
+    if not thresholds:
+        raise UsageError("config: give --low-reservoir-ml and/or --empty-reservoir-ml")
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.config(**thresholds), human_status)
+
+
+def cmd_maintenance(args):
+    target = Target(args)
+    with target.client(need_key=True) as client:
+        client.maintenance()
+    print("maintenance: the REPL is mpremote's on %s; `mpremote connect %s soft-reset` resumes therapy"
+          % (target.port, target.port))
+
+
+def cmd_rig_advance(args):
+    duration = units.duration_ms(args.duration)
+    with Target(args).rig() as rig:
+        emit(args, rig.advance(duration), lambda r: "pump time: %.3f days" % (r["clock_ms"] / 86_400_000))
+
+
+def cmd_rig_measure(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.measure(),
+             lambda m: "%d pulses, %.3f µL delivered (rig count)" % (m["pulses"], m["delivered_ul"]))
+
+
+def cmd_rig_time(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.time(), lambda r: "pump time %d ms (%s)" % (r["clock_ms"], r["clock"]))
+
+
+def cmd_rig_clock(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.clock(args.mode), lambda r: "clock %s" % r["clock"])
+
+
+def cmd_rig_power_cycle(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.power_cycle(), lambda r: "power cycled")
+
+
+def cmd_emu_start(args):
+    from pumpsim import deploy
+    from pumpsim.boards.emu import supervisor
+
+    directory = Path(args.dir)
+    try:
+        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock)
+    except (supervisor.EmuError, ValueError) as exc:
+        raise PumpsimError(str(exc)) from None
+    try:
+        if not (directory / "flash" / "main.py").exists():
+            key = deploy.new_key()
+            (directory / "host.key").write_text(key.hex() + "\n")
+            deploy.provision_key(info["port"], key)
+            deploy.deploy(info["port"], "emu")
+    except PumpsimError:
+        supervisor.stop(directory)
+        raise
+    print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid")}))
+
+
+def cmd_emu_stop(args):
+    from pumpsim.boards.emu import supervisor
+
+    stopped = supervisor.stop(Path(args.dir))
+    print("stopped" if stopped else "no virtual board was running in %s" % args.dir)
+
+
+def cmd_build(args):
+    from pumpsim import deploy
+
+    print(deploy.build(args.board))
+
+
+def cmd_deploy(args):
+    from pumpsim import deploy
+
+    deploy.deploy(args.port, args.board)
+    print("deployed %s firmware to %s" % (args.board, args.port))
+
+
+def cmd_provision(args):
+    from pumpsim import deploy
+
+    deploy.provision_key(args.port, deploy.read_key(args.key))
+    print("key provisioned on %s" % args.port)
+
+
+def cmd_keygen(args):
+    from pumpsim import deploy
+
+    path = Path(args.file)
+    if path.exists():
+        raise UsageError("%s exists: not overwriting a key" % path)
+    path.write_text(deploy.new_key().hex() + "\n")
+    print(path)
+
+
+def cmd_demo(args):
+    from pumpsim.demo import run_demo
+
+    run_demo(Path(args.dir), days=args.days)
+
+
+# The CLI is this table: (words, handler, options). Options are (flags, argparse keywords).
+JSON = (("--json",), {"action": "store_true", "help": "print JSON"})
+COMMANDS = (
+    (("status",), cmd_status, [JSON]),
+    (("refill",), cmd_refill, [
+        (("--volume-ml",), {"required": True}),
+        (("--concentration-ug-per-ml",), {"required": True}),
+        JSON]),
+    (("program", "continuous"), cmd_program_continuous, [
+        (("--daily-dose-ug",), {"required": True}), JSON]),
+    (("config",), cmd_config, [
+        (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), JSON]),
+    (("maintenance",), cmd_maintenance, []),
+    (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
+    (("rig", "measure"), cmd_rig_measure, [JSON]),
+    (("rig", "time"), cmd_rig_time, [JSON]),
+    (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
+    (("rig", "power-cycle"), cmd_rig_power_cycle, [JSON]),
+    (("emu", "start"), cmd_emu_start, [
+        (("--dir",), {"required": True}), (("--micropython",), {}),
+        (("--clock",), {"default": "stepped"})]),
+    (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True})]),
+    (("build",), cmd_build, [(("--board",), {"default": "emu"})]),
+    (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True})]),
+    (("provision",), cmd_provision, [(("--port",), {"required": True}), (("--key",), {"required": True})]),
+    (("keygen",), cmd_keygen, [(("file",), {})]),
+    (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo"}), (("--days",), {"type": int, "default": 90})]),
+)
+
+
+def build_parser():
+    parser = _Parser(prog="pumpsim", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", help="folder of a virtual board (its port, rig and key)")
+    parser.add_argument("--port", help="serial port of a board: /dev/ttyACM0, a pty, socket://")
+    parser.add_argument("--key", help="file holding the board's key in hex")
+    parser.add_argument("--rig", help="URL of the rig")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    subparsers = {(): parser.add_subparsers(dest="cmd0", metavar="COMMAND", parser_class=_Parser)}
+    for words, handler, options in COMMANDS:
+        for depth in range(1, len(words)):
+            group = words[:depth]
+            if group not in subparsers:
+                sub = subparsers[group[:-1]].add_parser(group[-1])
+                subparsers[group] = sub.add_subparsers(dest="cmd%d" % depth, metavar="COMMAND",
+                                                       parser_class=_Parser)
+        leaf = subparsers[words[:-1]].add_parser(words[-1], help=handler.__doc__)
+        for flags, kwargs in options:
+            if "--dir" in flags:
+                kwargs = dict(kwargs, dest="sub_dir")
+            leaf.add_argument(*flags, **kwargs)
+        leaf.set_defaults(handler=handler)
+    return parser
+
+
 def main(argv=None):
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if getattr(args, "handler", None) is None:
+            raise UsageError("pumpsim: give a command (pumpsim --help lists them)")
+        if getattr(args, "sub_dir", None):
+            args.dir = args.sub_dir
+        args.handler(args)
+    except UsageError as exc:
+        print("pumpsim: %s" % exc, file=sys.stderr)
+        return 2
+    except Refused as exc:
+        limit = " (limit: %s)" % exc.limit if exc.limit else ""
+        print("pumpsim: refused by the pump: %s%s" % (exc, limit), file=sys.stderr)
+        return 1
+    except PumpsimError as exc:
+        print("pumpsim: %s" % exc, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("pumpsim: interrupted", file=sys.stderr)
+        return 130
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

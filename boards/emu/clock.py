@@ -62,15 +62,13 @@ class Clock:
 
     def try_sleep(self, until_ms):
         """The board wants to sleep until until_ms: True if it may wake at once."""
-        if until_ms == FOREVER:
-            return False
         if self.stepped:
-            if until_ms <= self.granted_ms:
+            if until_ms != FOREVER and until_ms <= self.granted_ms:
                 self._now_ms = max(self._now_ms, until_ms)
                 return True
             self._now_ms = max(self._now_ms, self.granted_ms)
             return False
-        return self.now_ms() >= until_ms
+        return until_ms != FOREVER and self.now_ms() >= until_ms
 
     def wall_seconds_until(self, until_ms):
         """Running clock: wall seconds until pump time until_ms (None when stepped)."""

@@ -1,0 +1,86 @@
+"""`make run`: a virtual board filled and programmed, 90 pump days, a timeline of what happened.
+
+The programmed volume is computed here from the dose, the concentration and the time the pump was
+delivering; the delivered volume is the rig's pulse count. Neither comes from the firmware.
+"""
+
+import shutil
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+from pumpsim import deploy
+from pumpsim.boards.emu import supervisor
+from pumpsim.client import PumpClient
+from pumpsim.hil.rig import DAY_MS, Rig
+from pumpsim.hil.verify import continuous_volume_nl
+
+FILL_UL = 20_000
+CONCENTRATION_UG_PER_ML = 2000
+DOSE_UG_PER_DAY = 500
+
+
+def progress(day, days, started, out=sys.stderr):
+    width = 40
+    filled = width * day // days
+    out.write("\r  [%s%s] day %2d/%d  %5.1f s" % ("#" * filled, "." * (width - filled), day, days,
+                                                 time.monotonic() - started))
+    out.flush()
+
+
+def run_demo(directory: Path, days=90, out=sys.stdout):
+    supervisor.stop(directory)
+    shutil.rmtree(directory, ignore_errors=True)
+    print("booting a virtual board in %s and deploying the firmware with mpremote" % directory, file=out)
+    info = supervisor.start(directory)
+    try:
+        key = deploy.new_key()
+        (directory / "host.key").write_text(key.hex() + "\n")
+        deploy.provision_key(info["port"], key)
+        deploy.deploy(info["port"], "emu")
+        with PumpClient.open(info["port"], key=key) as client, Rig.open(info["rig"]) as rig:
+            _run(client, rig, days, out)
+    finally:
+        supervisor.stop(directory)
+
+
+def _run(client, rig, days, out):
+    client.refill(volume_ul=FILL_UL, concentration_ug_per_ml=CONCENTRATION_UG_PER_ML)
+    client.program_continuous(daily_dose_ug=DOSE_UG_PER_DAY)
+    start_ms = rig.time()["clock_ms"]
+    print("filled %d mL of %d µg/mL, programmed %d µg/day continuous; running %d pump days"
+          % (FILL_UL // 1000, CONCENTRATION_UG_PER_ML, DOSE_UG_PER_DAY, days), file=out)
+    seen = {}
+    started = time.monotonic()
+    for day in range(1, days + 1):
+        rig.advance(DAY_MS)
+        for alarm in client.status()["alarms"]:
+            seen.setdefault(alarm["code"], alarm)
+        progress(day, days, started)
+    wall_s = time.monotonic() - started
+    sys.stderr.write("\n")
+
+    measured = rig.measure()
+    # The pump delivers until the empty-reservoir alarm stops it.
+    empty = seen.get("EMPTY_RESERVOIR")
+    end_ms = start_ms + days * DAY_MS
+    delivering_ms = (min(end_ms, empty["since_s"] * 1000) if empty else end_ms) - start_ms
+    programmed_nl = continuous_volume_nl(DOSE_UG_PER_DAY, CONCENTRATION_UG_PER_ML, delivering_ms)
+
+    print("\ntimeline (pump days)", file=out)
+    print("  day %6.2f  refill %d mL, continuous %d µg/day" % (start_ms / DAY_MS, FILL_UL // 1000,
+                                                            DOSE_UG_PER_DAY), file=out)
+    for alarm in sorted(seen.values(), key=lambda a: a["since_s"]):
+        print("  day %6.2f  %s (%s)" % (alarm["since_s"] * 1000 / DAY_MS, alarm["code"],
+                                        alarm["priority"]), file=out)
+    print("  day %6.2f  end" % (end_ms / DAY_MS), file=out)
+    error_ul = float(Fraction(measured["delivered_nl"]) - programmed_nl) / 1000
+    print("\nrig measured   %10.3f µL  (%d pulses of %d nL)"
+          % (measured["delivered_ul"], measured["pulses"], measured["stroke_nl"]), file=out)
+    print("programmed     %10.3f µL  (%d µg/day for %.2f days at %d µg/mL)"
+          % (float(programmed_nl) / 1000, DOSE_UG_PER_DAY, delivering_ms / DAY_MS,
+             CONCENTRATION_UG_PER_ML), file=out)
+    print("difference     %+10.3f µL  (one stroke is %.3f µL)" % (error_ul, measured["stroke_nl"] / 1000),
+          file=out)
+    print("%d pump days in %.1f s wall" % (days, wall_s), file=out)
