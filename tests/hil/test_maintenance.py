@@ -44,9 +44,16 @@ def test_maintenance_then_mpremote_then_soft_reset_resumes_therapy(bench):
 
 
 def test_maintenance_needs_the_key(bench):
-    from pumpsim.errors import PumpsimError
+    from pumpsim import frames
+    from pumpsim.errors import PumpsimError, Refused
 
+    with pytest.raises(PumpsimError, match="key"):
+        bench.client(key=False).maintenance()  # the client will not even ask without the key
+    # Asked anyway, without a MAC, the firmware refuses and keeps running.
     client = bench.client(key=False)
-    with pytest.raises(PumpsimError):
-        client.maintenance()
-    assert bench.client().status()["state"] in ("stopped", "infusing")
+    client._port.write(frames.request(7, "maintenance", {}))
+    with pytest.raises(Refused) as refused:
+        client._await(7, "maintenance")
+    assert refused.value.code == "E_AUTH"
+    status = bench.client().status()
+    assert status["auth_failures"] == 1
