@@ -33,7 +33,7 @@ def machine_description():
     except OSError:
         pass
     micropython = supervisor.find_micropython()
-    version = subprocess.run([micropython, "-c", "import sys; print(sys.version)"],
+    version = subprocess.run([micropython, "-c", "import sys; v = sys.implementation.version; print('%d.%d.%d' % v[:3], v[3] if len(v) > 3 else '')"],
                              capture_output=True, text=True).stdout.strip()
     return {
         "cpu": cpu,
