@@ -32,6 +32,8 @@ class Store:
                 data = f.read()
         except OSError:
             return None
+        # From here on the slot exists: failing it means it was torn or corrupted.
+        self.repaired = True
         if len(data) < _HEAD_LEN + 4:
             return None
         magic, seq, length = struct.unpack_from(_HEAD, data, 0)
@@ -40,22 +42,23 @@ class Store:
             return None
         if struct.unpack_from("<I", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:
             return None
+        self.repaired = False
         return seq, data[_HEAD_LEN:end]
 
     def load(self):
         """The newest valid payload, or None when no slot holds one."""
         best = None
-        valid = 0
+        repaired = False
         for path in self._paths:
+            self.repaired = False
             record = self._read(path)
-            if record is not None:
-                valid += 1
-                if best is None or record[0] > best[0]:
-                    best = record
+            repaired = repaired or self.repaired
+            if record is not None and (best is None or record[0] > best[0]):
+                best = record
+        self.repaired = repaired
         if best is None:
             return None
         self.seq = best[0]
-        self.repaired = valid < 2 and self.seq > 1
         return best[1]
 
     def save(self, payload):
