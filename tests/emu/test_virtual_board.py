@@ -128,3 +128,18 @@ def test_stop_ends_the_board_and_its_folder_records_it(toy_board, tmp_path):
     assert not (directory / "emu.json").exists()
     assert supervisor.info(directory) is None
     assert supervisor.stop(directory) is False
+
+
+def test_mpremote_run_and_cp_work_in_the_repl(toy_board, line, tmp_path):
+    info, rig = toy_board
+    line.write(b"q")
+    read_for(line, 0.3)
+    line.close()
+    script = tmp_path / "hello.py"
+    script.write_text("import os, machine\nprint('flash:', sorted(os.listdir()))\nprint(machine.unique_id())\n")
+    ran = mpremote(info["port"], "run", str(script))
+    assert ran.returncode == 0, ran.stderr
+    assert "flash: ['main.py']" in ran.stdout
+    copied = mpremote(info["port"], "fs", "cp", str(script), ":hello.py", "+", "fs", "cat", ":hello.py")
+    assert copied.returncode == 0 and "print('flash:'" in copied.stdout
+    assert (tmp_path / "board" / "flash" / "hello.py").read_text() == script.read_text()
