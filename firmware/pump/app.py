@@ -2,7 +2,8 @@
 # never on a fixed tick: it saves the battery and lets emulated time run as fast as the machine.
 import os
 
-from pump import core, link
+from pump import core, link, therapy
+from pump import druglib as lib
 from pump.errors import ArgError, AuthError, PumpError, UnknownVerb
 from pump.jsonfx import Milli
 
@@ -13,7 +14,7 @@ PROTO = 1
 class App:
     def __init__(self, hw):
         self.hw = hw
-        self.pump = core.Pump(hw.clock, hw.motor, hw.store, hw.stroke_nl)
+        self.pump = core.Pump(hw.clock, hw.motor, hw.store, hw.stroke_nl, hw.log)
         self.framer = link.Framer()
         self.session = link.Session(hw.key, os.urandom)
         self.events_sent = 0
@@ -26,7 +27,16 @@ class App:
             "refill": (self.refill, True),
             "program": (self.program, True),
             "config": (self.config, True),
+            "bolus": (self.bolus, True),
+            "log": (self.log, False),
             "maintenance": (self.maintenance, True),
+        }
+        self.programs = {
+            therapy.CONTINUOUS: self._continuous,
+            therapy.FLEX: self._flex,
+            therapy.MINIMUM: self._minimum,
+            therapy.STOP: self._stop,
+            "patient-bolus": self._patient,
         }
 
     # -- requests ------------------------------------------------------------------------------
@@ -46,9 +56,19 @@ class App:
             "reservoir_nl": p.reservoir_nl,
             "delivered_nl": p.delivered_nl,
             "strokes": p.strokes,
-            "daily_dose_ug": t.daily_dose_ug,
+            "daily_dose_ug": t.daily_dose_ug(),
             "concentration_ug_per_ml": t.concentration_ug_per_ml,
-            "rate_nl_per_day": t.rate_nl_per_day(),
+            "rate_nl_per_day": t.rate_at(now_ms),
+            "steps": ["%02d:%02d=%d" % (m // 60, m % 60, d) for m, d in t.steps],
+            "boluses": [{"kind": b.kind, "dose_ug": b.dose_ug, "volume_ul": Milli(b.volume_nl),
+                         "start_s": b.start_ms // 1000, "end_s": b.end_ms // 1000} for b in t.boluses],
+            "bridge_remaining_ul": Milli(t.bridge_remaining_nl),
+            "patient_bolus": None if p.patient is None else {
+                "dose_ug": p.patient[0], "lockout_minutes": p.patient[1] // 60000,
+                "max_per_day": p.patient[2]},
+            "refill_reminder_s": p.reminder_ms // 1000 if p.reminder_ms >= 0 else None,
+            "tubing_ul": p.tubing_ul,
+            "catheter_ul": p.catheter_ul,
             "stroke_nl": p.stroke_nl,
             "low_reservoir_ul": Milli(p.low_threshold_nl),
             "empty_reservoir_ul": Milli(p.empty_threshold_nl),
@@ -64,39 +84,94 @@ class App:
         }
 
     def refill(self, args):
-        volume_ul = core.positive_int(args, "volume_ul", core.RESERVOIR_CAPACITY_NL // 1000,
-                                      "reservoir_capacity_ul")
-        concentration = core.positive_int(args, "concentration_ug_per_ml",
-                                          core.MAX_CONCENTRATION_UG_PER_ML,
-                                          "max_concentration_ug_per_ml")
-        self.pump.refill(volume_ul, concentration)
-        return self.status()
+        volume_ul = core.whole(args, "volume_ul", 1, lib.RESERVOIR_CAPACITY_UL, "reservoir_capacity_ul")
+        conc = core.whole(args, "concentration_ug_per_ml")
+        withdrawn_ul = None
+        if "withdrawn_ul" in args:
+            withdrawn_ul = core.whole(args, "withdrawn_ul", 0, lib.RESERVOIR_CAPACITY_UL)
+        reminder_days = core.whole(args, "reminder_days", 1, 365) if "reminder_days" in args else None
+        result = self.pump.refill(volume_ul, conc, withdrawn_ul, reminder_days)
+        status = self.status()
+        if "discrepancy_milli_pct" in result:
+            status["discrepancy_pct"] = Milli(result.pop("discrepancy_milli_pct"))
+        status.update(result)
+        return status
 
     def program(self, args):
-        if args.get("mode") != "continuous":
-            raise ArgError("mode must be 'continuous'")
-        dose = core.positive_int(args, "daily_dose_ug", core.MAX_DAILY_DOSE_UG, "max_daily_dose_ug")
-        self.pump.program_continuous(dose)
-        return self.status()
+        mode = args.get("mode")
+        handler = self.programs.get(mode)
+        if handler is None:
+            raise ArgError("mode must be one of %s" % ", ".join(sorted(self.programs)))
+        reply = handler(args) or {}
+        status = self.status()
+        status.update(reply)
+        return status
+
+    def _continuous(self, args):
+        dose = core.whole(args, "daily_dose_ug", 1, lib.MAX_DAILY_DOSE_UG, "max_daily_dose_ug")
+        self.pump.program_steps(therapy.CONTINUOUS, [(0, dose)])
+
+    def _flex(self, args):
+        steps = args.get("steps")
+        if type(steps) is not list:
+            raise ArgError("flex needs steps: [[minute of the day, µg/day], ...]")
+        parsed = []
+        for step in steps:
+            if type(step) is not list or len(step) != 2 or type(step[0]) is not int:
+                raise ArgError("a step is [minute of the day, µg/day]")
+            parsed.append((step[0], step[1]))
+        self.pump.program_steps(therapy.FLEX, parsed)
+
+    def _minimum(self, args):
+        self.pump.program_minimum()
+
+    def _stop(self, args):
+        self.pump.program_stop()
+        return {"warning": core.STOP_WARNING}
+
+    def _patient(self, args):
+        self.pump.program_patient_bolus(
+            core.whole(args, "dose_ug", 1, lib.MAX_BOLUS_UG_PER_24H, "max_bolus_ug_per_24h"),
+            core.whole(args, "lockout_minutes", 1, 1440),
+            core.whole(args, "max_per_day", 1, 96))
+
+    def bolus(self, args):
+        if args.get("patient") is True:
+            bolus = self.pump.bolus_patient()
+        elif "prime_ul" in args:
+            bolus = self.pump.bolus_prime(core.whole(args, "prime_ul", 1, 5000),
+                                          core.whole(args, "minutes", 1, 1440))
+        else:
+            bolus = self.pump.bolus_clinician(
+                core.whole(args, "dose_ug", 1, lib.MAX_BOLUS_UG_PER_24H, "max_bolus_ug_per_24h"),
+                core.whole(args, "minutes", 1, 1440))
+        status = self.status()
+        status["bolus"] = {"kind": bolus.kind, "dose_ug": bolus.dose_ug, "volume_ul": Milli(bolus.volume_nl),
+                           "start_s": bolus.start_ms // 1000, "end_s": bolus.end_ms // 1000}
+        return status
 
     def config(self, args):
-        low = args.get("low_reservoir_ul")
-        empty = args.get("empty_reservoir_ul")
-        if low is None and empty is None:
-            raise ArgError("config needs low_reservoir_ul or empty_reservoir_ul")
-        cap = core.RESERVOIR_CAPACITY_NL // 1000
-        if low is not None:
-            low = core.positive_int(args, "low_reservoir_ul", cap, "reservoir_capacity_ul")
-        if empty is not None:
-            empty = core.positive_int(args, "empty_reservoir_ul", cap, "reservoir_capacity_ul")
-        lo = low if low is not None else self.pump.low_threshold_nl // 1000
-        em = empty if empty is not None else self.pump.empty_threshold_nl // 1000
-        if em >= lo:
-            raise ArgError("empty_reservoir_ul (%d) must be below low_reservoir_ul (%d)" % (em, lo))
-        self.pump.configure(lo * 1000, em * 1000)
+        fields = {"low_reservoir_ul": "low_nl", "empty_reservoir_ul": "empty_nl",
+                  "tubing_ul": "tubing_ul", "catheter_ul": "catheter_ul",
+                  "discrepancy_limit_permille": "disc_permille"}
+        values = {}
+        for name, key in fields.items():
+            if name in args:
+                value = core.whole(args, name, 0, lib.RESERVOIR_CAPACITY_UL)
+                values[key] = value * 1000 if key.endswith("_nl") else value
+        if not values:
+            raise ArgError("config takes any of %s" % ", ".join(sorted(fields)))
+        self.pump.configure(**values)
         return self.status()
 
+    def log(self, args):
+        since = args.get("since", 0)
+        if type(since) is not int:
+            raise ArgError("since must be a whole number")
+        return {"events": self.pump.log.read(since)}
+
     def maintenance(self, args):
+        self.pump.note("maintenance", {"repl": True})
         self.running = False
         return {"repl": True}
 
@@ -159,7 +234,7 @@ class App:
 def run(hw):
     """Run the pump until a maintenance request hands the line to the REPL."""
     app = App(hw)
-    app.pump.boot()
+    app.pump.boot(hw.reset_cause)
     hw.link.start()
     try:
         app.loop()

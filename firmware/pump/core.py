@@ -1,57 +1,60 @@
 # The pump: therapy, reservoir accounting, alarms and state, persisted ahead of every stroke.
+import json
 import struct
 
 from pump import alarms as al
+from pump import druglib as lib
 from pump import fsm
-from pump.errors import ArgError, LimitError
-from pump.therapy import CONTINUOUS, NONE, Therapy
+from pump.errors import ArgError, LimitError, StateError
+from pump.therapy import CONTINUOUS, DAY_MS, FLEX, MINIMUM, MINUTE_MS, NONE, STOP, Bolus, Therapy
+from pump.therapy import dose_rate_nl_per_day
 
-try:
-    from micropython import const
-except ImportError:  # CPython, for unit tests
-    def const(x):
-        return x
+# strokes, reservoir_nl, delivered_nl, credit, t_ms, bridge_remaining_nl, boots, clock_ms
+_COUNTERS = "<8q"
+_COUNTERS_LEN = 64
 
-_MODES = (NONE, CONTINUOUS)
-# strokes, reservoir_nl, delivered_nl, mode, daily_dose_ug, concentration_ug_per_ml, anchor_ms,
-# strokes_since_anchor, low_threshold_nl, empty_threshold_nl, low_since_ms, empty_since_ms,
-# boots, clock_ms
-_RECORD = "<14q"
-
-LOW_RESERVOIR_DEFAULT_NL = const(2000000)
-EMPTY_RESERVOIR_DEFAULT_NL = const(500000)
-RESERVOIR_CAPACITY_NL = const(40000000)
-MAX_DAILY_DOSE_UG = const(1500)
-MAX_CONCENTRATION_UG_PER_ML = const(2000)
+STOP_WARNING = ("therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, "
+                "altered mental status, rebound spasticity and muscle rigidity, and death")
 
 
-def positive_int(args, name, limit=None, limit_name=None):
+def whole(args, name, low=1, high=None, limit=None):
+    """A whole number from a request, or ArgError; LimitError past a hard limit."""
     value = args.get(name)
     if type(value) is not int:
         raise ArgError("%s must be a whole number" % name)
-    if value <= 0:
-        raise ArgError("%s must be above 0, not %d" % (name, value))
-    if limit is not None and value > limit:
-        raise LimitError(limit_name, "%s %d is above the limit of %d" % (name, value, limit))
+    if value < low:
+        raise ArgError("%s must be at least %d, not %d" % (name, low, value))
+    if high is not None and value > high:
+        if limit:
+            raise LimitError(limit, "%s %d is above the limit of %d" % (name, value, high))
+        raise ArgError("%s must be at most %d, not %d" % (name, high, value))
     return value
 
 
 class Pump:
-    def __init__(self, clock, motor, store, stroke_nl):
+    def __init__(self, clock, motor, store, stroke_nl, log):
         self.clock = clock
         self.motor = motor
         self.store = store
+        self.log = log
         self.stroke_nl = stroke_nl
-        self.therapy = Therapy(stroke_nl)
+        self.therapy = Therapy(stroke_nl, lib.MINIMUM_RATE_NL_PER_DAY)
         self.alarms = al.Alarms()
         self.machine = fsm.Machine(self)
         self.strokes = 0
         self.reservoir_nl = 0
         self.delivered_nl = 0
-        self.low_threshold_nl = LOW_RESERVOIR_DEFAULT_NL
-        self.empty_threshold_nl = EMPTY_RESERVOIR_DEFAULT_NL
         self.boots = 0
-        self._record = bytearray(struct.calcsize(_RECORD))
+        self.low_threshold_nl = lib.LOW_RESERVOIR_UL * 1000
+        self.empty_threshold_nl = lib.EMPTY_RESERVOIR_UL * 1000
+        self.tubing_ul = lib.TUBING_UL
+        self.catheter_ul = 0
+        self.discrepancy_limit_permille = lib.DISCREPANCY_LIMIT_PERMILLE
+        self.patient = None  # [dose_ug, lockout_ms, max_per_day]
+        self.bolus_history = []  # [start_ms, dose_ug, kind] of the last 24 h
+        self.reminder_ms = -1
+        self._counters = bytearray(_COUNTERS_LEN)
+        self._blob = b""
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -60,7 +63,10 @@ class Pump:
         return self.machine.state
 
     def can_infuse(self):
-        return self.therapy.programmed() and not self.alarms.critical()
+        t = self.therapy
+        return not self.alarms.critical() and (
+            (t.mode in (CONTINUOUS, FLEX, MINIMUM) and t.concentration_ug_per_ml > 0) or bool(t.boluses)
+        )
 
     def settle(self):
         """Bring the state in line with the alarms and the programme."""
@@ -71,61 +77,94 @@ class Pump:
             self.machine.fire("cleared")
         if self.state == fsm.STOPPED and self.machine.allowed("resume"):
             self.machine.fire("resume")
-        elif self.state == fsm.INFUSING and not self.therapy.programmed():
+        elif self.state == fsm.INFUSING and not self.can_infuse():
             self.machine.fire("stop")
 
-    def check_reservoir(self, now_ms):
-        self.alarms.set(al.LOW_RESERVOIR, self.reservoir_nl <= self.low_threshold_nl, now_ms)
-        self.alarms.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
+    def check_alarms(self, now_ms):
+        """Raise or clear the alarms the calculated volume and the calendar call for; log each."""
+        before = len(self.alarms.events)
+        a = self.alarms
+        a.set(al.LOW_RESERVOIR, self.reservoir_nl <= self.low_threshold_nl, now_ms)
+        a.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
+        if 0 <= self.reminder_ms <= now_ms:
+            a.raise_(al.REFILL_REMINDER, now_ms)
+        for code, active, at_ms in a.events[before:]:
+            self.log.append(at_ms, "alarm", {"code": code, "active": active, "priority": al.PRIORITY[code]})
+        return len(a.events) > before
+
+    def note(self, event, fields=None):
+        self.log.append(self.clock.now_ms(), event, fields)
 
     # -- persistence ---------------------------------------------------------------------------
 
-    def _since(self, code):
-        return self.alarms.active.get(code, -1)
+    def _settings(self):
+        return {
+            "therapy": self.therapy.to_dict(),
+            "low_nl": self.low_threshold_nl, "empty_nl": self.empty_threshold_nl,
+            "tubing_ul": self.tubing_ul, "catheter_ul": self.catheter_ul,
+            "disc_permille": self.discrepancy_limit_permille,
+            "patient": self.patient, "boluses": self.bolus_history,
+            "reminder_ms": self.reminder_ms, "alarms": self.alarms.active,
+        }
 
-    def save(self, strokes=None, reservoir_nl=None, delivered_nl=None, strokes_since_anchor=None):
+    def changed(self):
+        """Settings changed: encode them once; every stroke then reuses the bytes."""
+        self._blob = json.dumps(self._settings()).encode()
+
+    def save(self):
         t = self.therapy
-        struct.pack_into(
-            _RECORD, self._record, 0,
-            self.strokes if strokes is None else strokes,
-            self.reservoir_nl if reservoir_nl is None else reservoir_nl,
-            self.delivered_nl if delivered_nl is None else delivered_nl,
-            _MODES.index(t.mode), t.daily_dose_ug, t.concentration_ug_per_ml, t.anchor_ms,
-            t.strokes_since_anchor if strokes_since_anchor is None else strokes_since_anchor,
-            self.low_threshold_nl, self.empty_threshold_nl,
-            self._since(al.LOW_RESERVOIR), self._since(al.EMPTY_RESERVOIR),
-            self.boots, self.clock.now_ms(),
-        )
-        self.store.save(self._record)
+        struct.pack_into(_COUNTERS, self._counters, 0, self.strokes, self.reservoir_nl,
+                         self.delivered_nl, t.credit, t.t_ms, t.bridge_remaining_nl, self.boots,
+                         self.clock.now_ms())
+        self.store.save(bytes(self._counters) + self._blob)
 
-    def boot(self):
+    def _restore(self, payload):
+        t = self.therapy
+        (self.strokes, self.reservoir_nl, self.delivered_nl, t.credit, t.t_ms,
+         t.bridge_remaining_nl, self.boots, _) = struct.unpack_from(_COUNTERS, payload, 0)
+        data = json.loads(payload[_COUNTERS_LEN:])
+        t.load_dict(data["therapy"])
+        self.low_threshold_nl, self.empty_threshold_nl = data["low_nl"], data["empty_nl"]
+        self.tubing_ul, self.catheter_ul = data["tubing_ul"], data["catheter_ul"]
+        self.discrepancy_limit_permille = data["disc_permille"]
+        self.patient, self.bolus_history = data["patient"], data["boluses"]
+        self.reminder_ms = data["reminder_ms"]
+        for code, since_ms in data["alarms"].items():
+            self.alarms.restore(code, since_ms)
+
+    def boot(self, reset_cause="power-on"):
         """Power-up: restore what was saved and resume the programmed therapy by itself."""
         now_ms = self.clock.now_ms()
         payload = self.store.load()
-        if payload is not None and len(payload) == len(self._record):
-            (self.strokes, self.reservoir_nl, self.delivered_nl, mode, t_dose, t_conc, t_anchor,
-             t_since, self.low_threshold_nl, self.empty_threshold_nl, low_since, empty_since,
-             self.boots, _) = struct.unpack(_RECORD, payload)
-            t = self.therapy
-            t.mode, t.daily_dose_ug, t.concentration_ug_per_ml = _MODES[mode], t_dose, t_conc
-            t.anchor_ms, t.strokes_since_anchor = t_anchor, t_since
-            if low_since >= 0:
-                self.alarms.restore(al.LOW_RESERVOIR, low_since)
-            if empty_since >= 0:
-                self.alarms.restore(al.EMPTY_RESERVOIR, empty_since)
-            t.resume_after_outage(now_ms)
+        if payload is not None:
+            self._restore(payload)
+            self.therapy.resume_after_outage(now_ms)
         self.boots += 1
         self.machine.fire("booted")
-        self.check_reservoir(now_ms)
+        self.check_alarms(now_ms)
         self.settle()
+        self.changed()
         self.save()
+        fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
+        if self.store.repaired:
+            fields["repaired"] = True
+        if self.log.bad_slots:
+            fields["log_bad_slots"] = self.log.bad_slots
+        self.note("boot", fields)
 
     # -- strokes -------------------------------------------------------------------------------
 
     def next_event_ms(self):
-        if self.state != fsm.INFUSING:
-            return None
-        return self.therapy.next_stroke_ms()
+        times = []
+        if self.state == fsm.INFUSING:
+            due = self.therapy.next_stroke_ms()
+            if due is not None:
+                times.append(due)
+            for bolus in self.therapy.boluses:
+                times.append(bolus.end_ms)
+        if self.reminder_ms >= 0 and al.REFILL_REMINDER not in self.alarms.active:
+            times.append(self.reminder_ms)
+        return min(times) if times else None
 
     def run_due(self, now_ms):
         """Make every stroke due by now_ms; returns how many."""
@@ -136,45 +175,218 @@ class Pump:
                 break
             self.stroke(due_ms)
             made += 1
+        if self.state == fsm.INFUSING:
+            self.therapy.accrue(now_ms)
+        for bolus in self.therapy.drop_finished_boluses(now_ms):
+            self.note("bolus_end", {"kind": bolus.kind})
+            self.changed()
+        if self.check_alarms(now_ms):
+            self.settle()
+            self.changed()
+            self.save()
         return made
 
     def stroke(self, at_ms):
         stroke_nl = self.stroke_nl
-        # Written ahead: a power cut after this write and before the pulse counts one stroke
-        # too many, never one too few, and the reservoir estimate errs on the safe side.
-        self.save(self.strokes + 1, self.reservoir_nl - stroke_nl, self.delivered_nl + stroke_nl,
-                  self.therapy.strokes_since_anchor + 1)
-        self.motor.stroke()
+        self.therapy.stroked(at_ms, stroke_nl)
         self.strokes += 1
         self.reservoir_nl -= stroke_nl
         self.delivered_nl += stroke_nl
-        self.therapy.stroked()
-        self.check_reservoir(at_ms)
+        # Written before the pulse: a power cut between the two counts one stroke too many,
+        # never one too few, and the reservoir estimate errs on the safe side.
+        self.save()
+        self.motor.stroke()
+        if self.check_alarms(at_ms):
+            self.settle()
+            self.changed()
+            self.save()
+
+    # -- therapy changes (validated first: a refused request changes nothing) ------------------
+
+    def _check_rate(self, profile_max_nl_per_day, extra_nl_per_day=0):
+        total = profile_max_nl_per_day + extra_nl_per_day
+        if total > lib.MAX_RATE_NL_PER_DAY:
+            raise LimitError("max_rate_nl_per_day", "the rate would be %d nL/day, above the pump's %d"
+                             % (total, lib.MAX_RATE_NL_PER_DAY))
+
+    def _check_daily_dose(self, dose_ug):
+        if dose_ug > lib.MAX_DAILY_DOSE_UG:
+            raise LimitError("max_daily_dose_ug", "%d µg/day is above the limit of %d µg/day"
+                             % (dose_ug, lib.MAX_DAILY_DOSE_UG))
+
+    def _profile_max_rate(self, steps):
+        conc = self.therapy.flowing_concentration() or self.therapy.concentration_ug_per_ml
+        return max(dose_rate_nl_per_day(d, conc) for _, d in steps) if steps and conc else 0
+
+    def _describe(self):
+        t = self.therapy
+        if t.mode == FLEX:
+            return "flex %d steps, %d ug/day" % (len(t.steps), t.daily_dose_ug())
+        if t.mode == CONTINUOUS:
+            return "continuous %d ug/day" % t.daily_dose_ug()
+        return t.mode
+
+    def _apply_profile(self, mode, steps):
+        now_ms = self.clock.now_ms()
+        old = self._describe()
+        self.machine.fire("stop" if mode == STOP else "program")
+        t = self.therapy
+        t.change(now_ms)
+        t.mode, t.steps = mode, steps
         self.settle()
+        self.changed()
+        self.save()
+        self.note("program", {"old": old, "new": self._describe()})
 
-    # -- commands (validated: a refused command changes nothing) -------------------------------
+    def program_steps(self, mode, steps):
+        """Continuous (one step at 00:00) or flex (up to 13 steps): [(minute, µg/day), ...]."""
+        if not steps or len(steps) > lib.MAX_FLEX_STEPS:
+            raise ArgError("a profile has 1 to %d steps, not %d" % (lib.MAX_FLEX_STEPS, len(steps)))
+        minutes = [m for m, _ in steps]
+        if minutes != sorted(set(minutes)) or minutes[0] < 0 or minutes[-1] >= 1440:
+            raise ArgError("step times must be distinct, in order, within one day")
+        for _, dose_ug in steps:
+            if type(dose_ug) is not int or dose_ug <= 0:
+                raise ArgError("every step needs a daily dose above 0 µg/day")
+            self._check_daily_dose(dose_ug)
+        self._check_rate(self._profile_max_rate(steps))
+        self._apply_profile(mode, [tuple(s) for s in steps])
 
-    def refill(self, volume_ul, concentration_ug_per_ml):
+    def program_minimum(self):
+        self._apply_profile(MINIMUM, [])
+
+    def program_stop(self):
+        self._apply_profile(STOP, [])
+
+    def program_patient_bolus(self, dose_ug, lockout_min, max_per_day):
+        if dose_ug > lib.MAX_BOLUS_UG_PER_24H:
+            raise LimitError("max_bolus_ug_per_24h", "a %d µg patient bolus is above the %d µg per 24 h"
+                             % (dose_ug, lib.MAX_BOLUS_UG_PER_24H))
+        self.patient = [dose_ug, lockout_min * MINUTE_MS, max_per_day]
+        self.changed()
+        self.save()
+        self.note("patient_bolus_programmed", {"dose_ug": dose_ug, "lockout_min": lockout_min,
+                                               "max_per_day": max_per_day})
+
+    # -- boluses -------------------------------------------------------------------------------
+
+    def _recent_boluses(self, now_ms):
+        self.bolus_history = [b for b in self.bolus_history if b[0] > now_ms - DAY_MS]
+        return self.bolus_history
+
+    def _start_bolus(self, kind, volume_nl, duration_ms, dose_ug):
+        if self.state == fsm.ALARM:
+            raise StateError("no bolus while a critical alarm stops the pump")
+        now_ms = self.clock.now_ms()
+        if dose_ug:
+            given_ug = sum(b[1] for b in self._recent_boluses(now_ms))
+            if given_ug + dose_ug > lib.MAX_BOLUS_UG_PER_24H:
+                raise LimitError("max_bolus_ug_per_24h", "%d µg more would make %d µg of boluses in 24 h, "
+                                 "above the limit of %d" % (dose_ug, given_ug + dose_ug,
+                                                            lib.MAX_BOLUS_UG_PER_24H))
+        bolus = Bolus(kind, now_ms, duration_ms, volume_nl, dose_ug)
+        t = self.therapy
+        self._check_rate(self._profile_max_rate(t.steps) if t.mode in (CONTINUOUS, FLEX) else
+                         t.minimum_rate_nl_per_day if t.mode == MINIMUM else 0,
+                         bolus.rate_nl_per_day + sum(b.rate_nl_per_day for b in t.boluses))
+        self.machine.fire("bolus")
+        t.change(now_ms)
+        t.boluses.append(bolus)
+        self.bolus_history.append([now_ms, dose_ug, kind])
+        self.settle()
+        self.changed()
+        self.save()
+        self.note("bolus_start", {"kind": kind, "dose_ug": dose_ug, "volume_nl": volume_nl,
+                                  "minutes": duration_ms // MINUTE_MS})
+        return bolus
+
+    def _dose_volume_nl(self, dose_ug):
+        conc = self.therapy.flowing_concentration()
+        if conc <= 0:
+            raise StateError("no drug in the pump: refill first")
+        return dose_ug * 1000000 // conc
+
+    def bolus_clinician(self, dose_ug, minutes):
+        return self._start_bolus("clinician", self._dose_volume_nl(dose_ug), minutes * MINUTE_MS, dose_ug)
+
+    def bolus_prime(self, volume_ul, minutes):
+        return self._start_bolus("prime", volume_ul * 1000, minutes * MINUTE_MS, 0)
+
+    def bolus_patient(self):
+        if self.patient is None:
+            raise StateError("patient boluses are not programmed")
+        dose_ug, lockout_ms, max_per_day = self.patient
+        now_ms = self.clock.now_ms()
+        mine = [b for b in self._recent_boluses(now_ms) if b[2] == "patient"]
+        reason = None
+        if len(mine) >= max_per_day:
+            reason = ("patient_max_per_day", "%d patient boluses in 24 h already: the maximum" % len(mine))
+        elif mine and now_ms - mine[-1][0] < lockout_ms:
+            wait_min = -(-(lockout_ms - (now_ms - mine[-1][0])) // MINUTE_MS)
+            reason = ("patient_lockout", "locked out for another %d min" % wait_min)
+        if reason:
+            self.note("bolus_refused", {"kind": "patient", "reason": reason[0]})
+            raise LimitError(reason[0], reason[1])
+        return self._start_bolus("patient", self._dose_volume_nl(dose_ug),
+                                 lib.PATIENT_BOLUS_MINUTES * MINUTE_MS, dose_ug)
+
+    # -- refill and configuration --------------------------------------------------------------
+
+    def refill(self, volume_ul, concentration_ug_per_ml, withdrawn_ul=None, reminder_days=None):
+        if concentration_ug_per_ml not in lib.CONCENTRATIONS_UG_PER_ML:
+            raise LimitError("allowed_concentrations", "%d µg/mL is not in the drug library (%s)"
+                             % (concentration_ug_per_ml,
+                                ", ".join(str(c) for c in lib.CONCENTRATIONS_UG_PER_ML)))
+        t = self.therapy
+        if t.mode in (CONTINUOUS, FLEX):
+            self._check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in t.steps))
         now_ms = self.clock.now_ms()
         self.machine.fire("refill")
+        t.change(now_ms)
+        result = {"calculated_ul": self.reservoir_nl // 1000}
+        if withdrawn_ul is not None:
+            calc_nl = self.reservoir_nl
+            # Positive: less came out than the pump calculated, so more went into the patient.
+            milli_pct = (calc_nl - withdrawn_ul * 1000) * 100000 // calc_nl if calc_nl > 0 else 0
+            result["withdrawn_ul"] = withdrawn_ul
+            result["discrepancy_milli_pct"] = milli_pct
+            result["flagged"] = abs(milli_pct) > self.discrepancy_limit_permille * 100
+        old_conc = t.concentration_ug_per_ml
+        if old_conc and old_conc != concentration_ug_per_ml:
+            t.bridge_concentration_ug_per_ml = old_conc
+            t.bridge_remaining_nl = (self.tubing_ul + self.catheter_ul) * 1000
+            result["bridge_ul"] = self.tubing_ul + self.catheter_ul
+        t.concentration_ug_per_ml = concentration_ug_per_ml
         self.reservoir_nl = volume_ul * 1000
-        self.therapy.set_concentration(concentration_ug_per_ml, now_ms)
-        self.check_reservoir(now_ms)
+        days = lib.REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
+        self.reminder_ms = now_ms + days * DAY_MS
+        self.alarms.clear(al.REFILL_REMINDER, now_ms)
+        self.check_alarms(now_ms)
         self.settle()
+        self.changed()
         self.save()
+        fields = {"volume_ul": volume_ul, "concentration_ug_per_ml": concentration_ug_per_ml}
+        for k in ("withdrawn_ul", "flagged", "bridge_ul"):
+            if k in result:
+                fields[k] = result[k]
+        if "discrepancy_milli_pct" in result:
+            fields["discrepancy_pct_x1000"] = result["discrepancy_milli_pct"]
+        self.note("refill", fields)
+        return result
 
-    def program_continuous(self, daily_dose_ug):
+    def configure(self, **values):
         now_ms = self.clock.now_ms()
-        self.machine.fire("program")
-        self.therapy.set_continuous(daily_dose_ug, now_ms)
+        low = values.get("low_nl", self.low_threshold_nl)
+        empty = values.get("empty_nl", self.empty_threshold_nl)
+        if empty >= low:
+            raise ArgError("the empty threshold (%d µL) must be below the low one (%d µL)"
+                           % (empty // 1000, low // 1000))
+        self.low_threshold_nl, self.empty_threshold_nl = low, empty
+        self.tubing_ul = values.get("tubing_ul", self.tubing_ul)
+        self.catheter_ul = values.get("catheter_ul", self.catheter_ul)
+        self.discrepancy_limit_permille = values.get("disc_permille", self.discrepancy_limit_permille)
+        self.check_alarms(now_ms)
         self.settle()
+        self.changed()
         self.save()
-
-    def configure(self, low_threshold_nl=None, empty_threshold_nl=None):
-        if low_threshold_nl is not None:
-            self.low_threshold_nl = low_threshold_nl
-        if empty_threshold_nl is not None:
-            self.empty_threshold_nl = empty_threshold_nl
-        self.check_reservoir(self.clock.now_ms())
-        self.settle()
-        self.save()
+        self.note("config", dict((k, v) for k, v in values.items()))

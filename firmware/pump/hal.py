@@ -7,6 +7,7 @@ import machine
 import micropython
 import select
 
+from pump.eventlog import EventLog
 from pump.store import Store
 
 try:
@@ -94,5 +95,6 @@ class Hardware:
         self.motor = Motor(machine.Pin(cfg.PINS["MOTOR_STEP"], machine.Pin.OUT))
         self.link = SerialLink()
         self.store = Store("data")
+        self.log = EventLog("data")
         self.key = _read_key()
         self.reset_cause = _CAUSES.get(machine.reset_cause(), "unknown")

@@ -65,7 +65,6 @@ class Store:
         self.seq += 1
         head = struct.pack(_HEAD, _MAGIC, self.seq, len(payload))
         crc = binascii.crc32(payload, binascii.crc32(head)) & 0xFFFFFFFF
+        # One write call: the whole record goes to flash in one piece, or is torn in one place.
         with open(self._paths[self.seq & 1], "wb") as f:
-            f.write(head)
-            f.write(payload)
-            f.write(struct.pack("<I", crc))
+            f.write(head + payload + struct.pack("<I", crc))

@@ -1,8 +1,9 @@
-# Rate profiles and the stroke schedule, in integers only.
+# Rate profiles, boluses and the stroke schedule, in integers only.
 #
-# A profile delivers rate_nl_per_day. Counting from an anchor (a time and the strokes made since),
-# stroke k is due once k strokes' volume is due: at anchor_ms + ceil(k·stroke·day / rate).
-# Nothing is rounded between strokes, so the schedule never drifts over months.
+# What the pump owes is the integral of its rate. Rates are piecewise constant (profile steps,
+# boluses laid on top), in whole nL/day. `credit` holds the volume owed since the last stroke in
+# nL·ms/day (volume × DAY_MS), so integrating a segment is one multiplication and a stroke is due
+# once credit reaches stroke_nl × DAY_MS. Nothing is rounded between strokes: no drift in months.
 try:
     from micropython import const
 except ImportError:  # CPython, for unit tests
@@ -10,65 +11,188 @@ except ImportError:  # CPython, for unit tests
         return x
 
 DAY_MS = const(86400000)
+MINUTE_MS = const(60000)
 NL_PER_ML = const(1000000)
+_HORIZON_MS = const(864000000)  # look at most 10 days ahead for the next stroke
 
 NONE = "none"
 CONTINUOUS = "continuous"
+FLEX = "flex"
+MINIMUM = "minimum-rate"
+STOP = "stop"
+MODES = (NONE, CONTINUOUS, FLEX, MINIMUM, STOP)
 
 
-def _ceil_div(a, b):
+def dose_rate_nl_per_day(daily_dose_ug, concentration_ug_per_ml):
+    """The rate that delivers daily_dose_ug a day (floored: the loss is under 1 nL a day)."""
+    if concentration_ug_per_ml <= 0:
+        return 0
+    return daily_dose_ug * NL_PER_ML // concentration_ug_per_ml
+
+
+def ceil_div(a, b):
     return -(-a // b)
 
 
+class Bolus:
+    """Volume laid on top of the profile: volume_nl spread evenly over [start_ms, end_ms)."""
+
+    __slots__ = ("kind", "start_ms", "end_ms", "volume_nl", "dose_ug", "rate_nl_per_day")
+
+    def __init__(self, kind, start_ms, duration_ms, volume_nl, dose_ug=0):
+        self.kind = kind
+        self.start_ms = start_ms
+        self.end_ms = start_ms + duration_ms
+        self.volume_nl = volume_nl
+        self.dose_ug = dose_ug
+        # Floored: the bolus falls short by under 1 nL a day of duration.
+        self.rate_nl_per_day = volume_nl * DAY_MS // duration_ms
+
+    def to_list(self):
+        return [self.kind, self.start_ms, self.end_ms - self.start_ms, self.volume_nl, self.dose_ug]
+
+    @classmethod
+    def from_list(cls, data):
+        return cls(data[0], data[1], data[2], data[3], data[4])
+
+
 class Therapy:
-    def __init__(self, stroke_nl):
+    def __init__(self, stroke_nl, minimum_rate_nl_per_day):
         self.stroke_nl = stroke_nl
+        self.minimum_rate_nl_per_day = minimum_rate_nl_per_day
         self.mode = NONE
-        self.daily_dose_ug = 0
+        # Steps of the daily profile: (start minute of the day, µg/day from then). A continuous
+        # profile is one step at minute 0.
+        self.steps = []
         self.concentration_ug_per_ml = 0
-        self.anchor_ms = 0
-        self.strokes_since_anchor = 0
+        # While the old drug in tubing and catheter is pushed through (bridge), dose rates are
+        # computed with the concentration that is actually flowing.
+        self.bridge_concentration_ug_per_ml = 0
+        self.bridge_remaining_nl = 0
+        self.boluses = []
+        self.credit = 0
+        self.t_ms = 0
 
-    def programmed(self):
-        return self.mode != NONE and self.daily_dose_ug > 0 and self.concentration_ug_per_ml > 0
+    # -- the programme -------------------------------------------------------------------------
 
-    def rate_nl_per_day(self):
-        if not self.programmed():
+    def flowing_concentration(self):
+        if self.bridge_remaining_nl > 0:
+            return self.bridge_concentration_ug_per_ml
+        return self.concentration_ug_per_ml
+
+    def daily_dose_ug(self):
+        """The programmed dose of a whole day (time-weighted over the flex steps)."""
+        if self.mode in (CONTINUOUS, FLEX) and self.steps:
+            total = 0
+            for i, (start_min, dose_ug) in enumerate(self.steps):
+                end_min = self.steps[i + 1][0] if i + 1 < len(self.steps) else 1440 + self.steps[0][0]
+                total += dose_ug * (end_min - start_min)
+            return total // 1440
+        return 0
+
+    def profile_rate_at(self, t_ms):
+        if self.mode == MINIMUM:
+            return self.minimum_rate_nl_per_day
+        if self.mode not in (CONTINUOUS, FLEX) or not self.steps:
             return 0
-        return self.daily_dose_ug * NL_PER_ML // self.concentration_ug_per_ml
+        minute = (t_ms % DAY_MS) // MINUTE_MS
+        dose_ug = self.steps[-1][1]  # before the first step of the day, the last one runs on
+        for start_min, step_dose_ug in self.steps:
+            if start_min <= minute:
+                dose_ug = step_dose_ug
+        return dose_rate_nl_per_day(dose_ug, self.flowing_concentration())
 
-    def set_continuous(self, daily_dose_ug, now_ms):
-        self.mode = CONTINUOUS
-        self.daily_dose_ug = daily_dose_ug
-        self.reanchor(now_ms)
+    def rate_at(self, t_ms):
+        rate = self.profile_rate_at(t_ms)
+        for bolus in self.boluses:
+            if bolus.start_ms <= t_ms < bolus.end_ms:
+                rate += bolus.rate_nl_per_day
+        return rate
 
-    def set_concentration(self, concentration_ug_per_ml, now_ms):
-        self.concentration_ug_per_ml = concentration_ug_per_ml
-        self.reanchor(now_ms)
+    def next_change_ms(self, t_ms):
+        """The first time after t_ms at which the rate may change."""
+        best = t_ms + DAY_MS
+        if self.mode == FLEX and len(self.steps) > 1:
+            day_ms = t_ms - t_ms % DAY_MS
+            for start_min, _ in self.steps:
+                at = day_ms + start_min * MINUTE_MS
+                if at <= t_ms:
+                    at += DAY_MS
+                if at < best:
+                    best = at
+        for bolus in self.boluses:
+            for edge in (bolus.start_ms, bolus.end_ms):
+                if t_ms < edge < best:
+                    best = edge
+        return best
 
-    def reanchor(self, now_ms):
-        self.anchor_ms = now_ms
-        self.strokes_since_anchor = 0
+    # -- integrating -------------------------------------------------------------------------
 
-    def due_ms(self, k):
-        """When stroke k after the anchor is due (k ≥ 1)."""
-        # rate = dose·1e6/conc nL/day, so stroke·day/rate = stroke·day·conc / (dose·1e6).
-        return self.anchor_ms + _ceil_div(
-            k * self.stroke_nl * DAY_MS * self.concentration_ug_per_ml,
-            self.daily_dose_ug * NL_PER_ML,
-        )
+    def accrue(self, until_ms):
+        """Add what is owed from t_ms to until_ms."""
+        t = self.t_ms
+        while t < until_ms:
+            end = min(self.next_change_ms(t), until_ms)
+            self.credit += self.rate_at(t) * (end - t)
+            t = end
+        self.t_ms = max(self.t_ms, until_ms)
 
     def next_stroke_ms(self):
-        if not self.programmed():
-            return None
-        return self.due_ms(self.strokes_since_anchor + 1)
+        """When the next stroke is due, or None when none is due within the horizon."""
+        need = self.stroke_nl * DAY_MS - self.credit
+        t = self.t_ms
+        if need <= 0:
+            return t
+        limit = t + _HORIZON_MS
+        while t < limit:
+            rate = self.rate_at(t)
+            end = self.next_change_ms(t)
+            if rate > 0:
+                span = ceil_div(need, rate)
+                if t + span <= end:
+                    return t + span
+                need -= rate * (end - t)
+            t = end
+        return None
 
-    def stroked(self):
-        self.strokes_since_anchor += 1
+    def stroked(self, at_ms, stroke_nl):
+        self.accrue(at_ms)
+        self.credit -= stroke_nl * DAY_MS
+        if self.bridge_remaining_nl > 0:
+            self.bridge_remaining_nl = max(0, self.bridge_remaining_nl - stroke_nl)
+
+    def drop_finished_boluses(self, now_ms):
+        done = [b for b in self.boluses if b.end_ms <= now_ms and b.end_ms <= self.t_ms]
+        for bolus in done:
+            self.boluses.remove(bolus)
+        return done
 
     def resume_after_outage(self, now_ms):
-        """After a reset: keep the schedule if no stroke was missed, else start afresh at now.
-        Missed strokes are never caught up: a catch-up would be an unprogrammed bolus."""
+        """After a reset: keep the schedule if no stroke was missed, else go on from now.
+        Missed volume is never caught up: a catch-up would be an unprogrammed bolus."""
         nxt = self.next_stroke_ms()
         if nxt is not None and nxt < now_ms:
-            self.reanchor(now_ms)
+            self.t_ms = now_ms
+            self.credit = min(self.credit, self.stroke_nl * DAY_MS - 1)
+        for bolus in self.boluses:
+            if bolus.end_ms < now_ms:
+                bolus.end_ms = now_ms
+
+    # -- changes (at once: what was owed under the old programme stays owed) --------------
+
+    def change(self, now_ms):
+        self.accrue(now_ms)
+
+    def to_dict(self):
+        return {
+            "mode": self.mode, "steps": self.steps, "conc": self.concentration_ug_per_ml,
+            "bridge_conc": self.bridge_concentration_ug_per_ml,
+            "boluses": [b.to_list() for b in self.boluses],
+        }
+
+    def load_dict(self, data):
+        self.mode = data["mode"]
+        self.steps = [tuple(s) for s in data["steps"]]
+        self.concentration_ug_per_ml = data["conc"]
+        self.bridge_concentration_ug_per_ml = data["bridge_conc"]
+        self.boluses = [Bolus.from_list(b) for b in data["boluses"]]

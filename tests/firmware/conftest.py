@@ -39,9 +39,12 @@ def motor():
 @pytest.fixture
 def make_pump(tmp_path, clock, motor):
     from pump.core import Pump
+    from pump.eventlog import EventLog
     from pump.store import Store
 
     def make(stroke_nl=500):
-        return Pump(clock, motor, Store(str(tmp_path / "data")), stroke_nl)
+        data = str(tmp_path / "data")
+        store = Store(data)
+        return Pump(clock, motor, store, stroke_nl, EventLog(data))
 
     return make

@@ -23,6 +23,7 @@ class Link:
 
 class HW:
     def __init__(self, clock, motor, store_dir):
+        from pump.eventlog import EventLog
         from pump.store import Store
 
         self.board = "test"
@@ -30,6 +31,7 @@ class HW:
         self.clock = clock
         self.motor = motor
         self.store = Store(store_dir)
+        self.log = EventLog(store_dir)
         self.key = KEY
         self.reset_cause = "power-on"
         self.link = Link()
@@ -93,7 +95,7 @@ def test_unsigned_therapy_change_is_refused_and_counted(app):
     kind, reply = request(app, 2, "program", {"mode": "continuous", "daily_dose_ug": 500}, sign=False)
     assert reply["code"] == "E_AUTH"
     assert app.status()["auth_failures"] == 1
-    assert app.pump.therapy.daily_dose_ug == 0
+    assert app.pump.therapy.daily_dose_ug() == 0
 
 
 def test_maintenance_ends_the_loop(app):

@@ -4,6 +4,7 @@ and a power cut never makes it count less than it delivered."""
 import pytest
 
 from pump import fsm
+from pump.therapy import CONTINUOUS
 from pump.errors import LimitError, TransitionError
 
 DAY_MS = 86_400_000
@@ -14,7 +15,7 @@ def infusing(make_pump, clock, volume_ul=20_000):
     pump = make_pump()
     pump.boot()
     pump.refill(volume_ul, 2000)
-    pump.program_continuous(500)
+    pump.program_steps(CONTINUOUS, [(0, 500)])
     return pump
 
 
@@ -38,7 +39,7 @@ def test_low_reservoir_at_stroke_36000_and_empty_at_39000(make_pump, clock, moto
     clock.now = 39_000 * STROKE_MS
     pump.run_due(clock.now)
     assert pump.alarms.active["EMPTY_RESERVOIR"] == 78 * DAY_MS
-    assert pump.state == fsm.ALARM and pump.next_event_ms() is None
+    assert pump.state == fsm.ALARM and pump.next_event_ms() == 84 * DAY_MS  # only the refill reminder
     clock.now = 90 * DAY_MS
     pump.run_due(clock.now)
     assert motor.strokes == 39_000
@@ -59,7 +60,7 @@ def test_a_reboot_restores_everything(make_pump, clock, motor):
     again.boot()
     assert (again.strokes, again.reservoir_nl, again.delivered_nl) == (500, 19_750_000, 250_000)
     assert again.state == fsm.INFUSING and again.boots == 2
-    assert again.therapy.daily_dose_ug == 500
+    assert again.therapy.daily_dose_ug() == 500
 
 
 def test_a_power_cut_between_record_and_pulse_counts_one_more_never_less(make_pump, clock):
@@ -85,11 +86,11 @@ def test_a_power_cut_between_record_and_pulse_counts_one_more_never_less(make_pu
 def test_programming_before_boot_is_refused(make_pump):
     pump = make_pump()
     with pytest.raises(TransitionError):
-        pump.program_continuous(500)
+        pump.program_steps(CONTINUOUS, [(0, 500)])
 
 
 def test_alarm_thresholds_are_programmable(make_pump, clock):
     pump = infusing(make_pump, clock, volume_ul=3000)
     assert "LOW_RESERVOIR" not in pump.alarms.active
-    pump.configure(low_threshold_nl=3_000_000)
+    pump.configure(low_nl=3_000_000)
     assert "LOW_RESERVOIR" in pump.alarms.active

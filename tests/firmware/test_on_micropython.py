@@ -16,19 +16,19 @@ FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 
 SCRIPT = r"""
 import json, os, sys
-from pump import link, therapy, store, app, jsonfx
+from pump import link, therapy, store, app, jsonfx, eventlog
 
 KEY = bytes(range(32))
 out = {}
 out["hmac"] = link.hexlify(link.hmac_sha256(KEY, b"abc"))
 out["crc"] = link.crc_hex(b">1 status {}")
 
-t = therapy.Therapy(500)
-t.set_concentration(2000, 0)
-t.set_continuous(500, 0)
+t = therapy.Therapy(500, 6000)
+t.concentration_ug_per_ml = 2000
+t.mode, t.steps = therapy.CONTINUOUS, [(0, 500)]
 n = 0
 while t.next_stroke_ms() <= 90 * therapy.DAY_MS:
-    t.stroked()
+    t.stroked(t.next_stroke_ms(), 500)
     n += 1
 out["strokes_90d"] = n
 
@@ -57,6 +57,7 @@ class HW:
 hw = HW()
 hw.clock, hw.motor, hw.link = Clock(), Motor(), Link()
 hw.store = store.Store(sys.argv[1])
+hw.log = eventlog.EventLog(sys.argv[1])
 a = app.App(hw)
 a.pump.boot()
 items = []

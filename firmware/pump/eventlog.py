@@ -1,0 +1,86 @@
+# The event log: a persisted ring of timestamped, typed events.
+#
+# Fixed slots of one file, each with its own CRC: a write torn by a power cut spoils only the
+# slot being written (the oldest entry, about to be replaced), never the rest of the log.
+import json
+import struct
+
+import binascii
+
+try:
+    from micropython import const
+except ImportError:  # CPython, for unit tests
+    def const(x):
+        return x
+
+SLOT_BYTES = const(256)
+SLOTS = const(128)
+_HEAD = "<IqH"
+_HEAD_LEN = const(14)
+_ROOM = const(238)  # SLOT_BYTES - _HEAD_LEN - 4 (CRC)
+
+
+class EventLog:
+    def __init__(self, directory, slots=SLOTS):
+        self._path = directory + "/events.log"
+        self._slots = slots
+        self.seq = 0
+        self.bad_slots = 0
+        try:
+            with open(self._path, "rb") as f:
+                size = len(f.read())
+        except OSError:
+            size = -1
+        if size != slots * SLOT_BYTES:
+            with open(self._path, "wb") as f:
+                f.write(bytes(slots * SLOT_BYTES))
+        for seq, _, _ in self._entries():
+            self.seq = max(self.seq, seq)
+
+    def _entries(self):
+        with open(self._path, "rb") as f:
+            data = f.read()
+        self.bad_slots = 0
+        found = []
+        for i in range(self._slots):
+            off = i * SLOT_BYTES
+            seq, t_ms, length = struct.unpack_from(_HEAD, data, off)
+            if seq == 0:
+                continue  # never written
+            end = off + _HEAD_LEN + length
+            if length > _ROOM or struct.unpack_from("<I", data, off + SLOT_BYTES - 4)[0] != (
+                binascii.crc32(data[off:end]) & 0xFFFFFFFF
+            ):
+                self.bad_slots += 1
+                continue
+            found.append((seq, t_ms, bytes(data[off + _HEAD_LEN : end])))
+        return found
+
+    def append(self, t_ms, event, fields=None):
+        record = {"event": event}
+        if fields:
+            record.update(fields)
+        text = json.dumps(record).encode()
+        if len(text) > _ROOM:
+            text = json.dumps({"event": event, "truncated": True}).encode()
+        self.seq += 1
+        slot = bytearray(SLOT_BYTES)
+        struct.pack_into(_HEAD, slot, 0, self.seq, t_ms, len(text))
+        slot[_HEAD_LEN : _HEAD_LEN + len(text)] = text
+        struct.pack_into("<I", slot, SLOT_BYTES - 4,
+                         binascii.crc32(slot[: _HEAD_LEN + len(text)]) & 0xFFFFFFFF)
+        with open(self._path, "r+b") as f:
+            f.seek(((self.seq - 1) % self._slots) * SLOT_BYTES)
+            f.write(slot)
+
+    def read(self, since_seq=0):
+        """The events after since_seq, oldest first, each a dict with seq, t_s and event."""
+        events = []
+        for seq, t_ms, text in sorted(self._entries()):
+            if seq > since_seq:
+                record = json.loads(text)
+                record["seq"] = seq
+                record["t_s"] = t_ms // 1000
+                record["t_ms"] = t_ms
+                events.append(record)
+        return events
