@@ -97,5 +97,6 @@ class Rig:
     def reset(self):
         return self.request("reset")
 
-    def power_cycle(self):
-        return self.request("power-cycle")
+    def power_cycle(self, at_write=None):
+        """Cut and restore the board's power now, or during its at_write-th write to flash."""
+        return self.request("power-cycle" if at_write is None else "power-cycle %d" % at_write)

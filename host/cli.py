@@ -91,11 +91,26 @@ def cmd_status(args):
         emit(args, client.status(), human_status)
 
 
+def human_refill(s):
+    lines = [human_status(s)]
+    if "discrepancy_pct" in s:
+        lines.append("withdrawn  %s, calculated %s: discrepancy %.1f %%%s" % (
+            _ul(s["withdrawn_ul"]), _ul(s["calculated_ul"]), s["discrepancy_pct"],
+            "  FLAGGED: beyond the limit, suspect a malfunction" if s["flagged"] else ""))
+    if "bridge_ul" in s:
+        lines.append("bridge     %d µL of the old drug first, at the old concentration's rate" % s["bridge_ul"])
+    return "\n".join(lines)
+
+
 def cmd_refill(args):
     volume_ul = units.ml_to_ul(args.volume_ml)
     concentration = units.positive_int(args.concentration_ug_per_ml, "concentration")
+    withdrawn_ul = None
+    if args.withdrawn_ml is not None:
+        withdrawn_ul = units.ml_to_ul(args.withdrawn_ml, "withdrawn volume", allow_zero=True)
+    reminder = units.positive_int(args.reminder_days, "reminder days") if args.reminder_days else None
     with Target(args).client(need_key=True) as client:
-        emit(args, client.refill(volume_ul, concentration), human_status)
+        emit(args, client.refill(volume_ul, concentration, withdrawn_ul, reminder), human_refill)
 
 
 def cmd_program_continuous(args):
@@ -104,15 +119,78 @@ def cmd_program_continuous(args):
         emit(args, client.program_continuous(dose), human_status)
 
 
+def cmd_program_flex(args):
+    steps = sorted(units.flex_step(step) for step in args.step)
+    if len(steps) > 13:
+        raise UsageError("a flex schedule has at most 13 steps, not %d" % len(steps))
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.program_flex(steps), human_status)
+
+
+def cmd_program_minimum_rate(args):
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.program_minimum_rate(), human_status)
+
+
+def cmd_program_stop(args):
+    with Target(args).client(need_key=True) as client:
+        reply = client.program_stop()
+    print("WARNING: %s" % reply["warning"], file=sys.stderr)
+    emit(args, reply, human_status)
+
+
+def cmd_program_patient_bolus(args):
+    dose = units.positive_int(args.dose_ug, "bolus dose")
+    lockout = units.positive_int(args.lockout_minutes, "lockout")
+    most = units.positive_int(args.max_per_day, "maximum per day")
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.program_patient_bolus(dose, lockout, most), human_status)
+
+
+def cmd_bolus(args):
+    kinds = [k for k in ("patient", "dose_ug", "prime_ul") if getattr(args, k)]
+    if len(kinds) != 1:
+        raise UsageError("bolus: give one of --dose-ug X --minutes M, --patient, --prime-ul V --minutes M")
+    if not args.patient and not args.minutes:
+        raise UsageError("bolus: --minutes M says over how long")
+    with Target(args).client(need_key=True) as client:
+        if args.patient:
+            reply = client.bolus_patient()
+        elif args.dose_ug:
+            reply = client.bolus(units.positive_int(args.dose_ug, "bolus dose"),
+                                 units.positive_int(args.minutes, "minutes"))
+        else:
+            reply = client.bolus_prime(units.positive_int(args.prime_ul, "priming volume (µL)"),
+                                       units.positive_int(args.minutes, "minutes"))
+    emit(args, reply, lambda s: "%s bolus: %s µL until %s s\n%s" % (
+        s["bolus"]["kind"], s["bolus"]["volume_ul"], s["bolus"]["end_s"], human_status(s)))
+
+
+def cmd_log(args):
+    with Target(args).client() as client:
+        events = client.log()
+    emit(args, events, lambda evs: "\n".join(
+        "day %8.4f  %-22s %s" % (e["t_ms"] / 86_400_000, e["event"], " ".join(
+            "%s=%s" % (k, v) for k, v in e.items() if k not in ("event", "t_s", "t_ms", "seq")))
+        for e in evs))
+
+
 def cmd_config(args):
     thresholds = {}
+    for name in ("tubing_ul", "catheter_ul"):
+        value = getattr(args, name)
+        if value is not None:
+            thresholds[name] = 0 if value.strip() == "0" else units.positive_int(value, name)
+    if args.discrepancy_limit_pct is not None:
+        thresholds["discrepancy_limit_permille"] = units.percent_to_permille(
+            args.discrepancy_limit_pct, "discrepancy limit")
     if args.low_reservoir_ml is not None:
         thresholds["low_reservoir_ul"] = units.ml_to_ul(args.low_reservoir_ml, "low-reservoir threshold")
     if args.empty_reservoir_ml is not None:
         thresholds["empty_reservoir_ul"] = units.ml_to_ul(args.empty_reservoir_ml,
                                                           "empty-reservoir threshold")
     if not thresholds:
-        raise UsageError("config: give --low-reservoir-ml and/or --empty-reservoir-ml")
+        raise UsageError("config: give at least one setting (pumpsim config --help)")
     with Target(args).client(need_key=True) as client:
         emit(args, client.config(**thresholds), human_status)
 
@@ -148,8 +226,10 @@ def cmd_rig_clock(args):
 
 
 def cmd_rig_power_cycle(args):
+    at_write = units.positive_int(args.at_write, "--at-write") if args.at_write else None
     with Target(args).rig() as rig:
-        emit(args, rig.power_cycle(), lambda r: "power cycled")
+        emit(args, rig.power_cycle(at_write),
+             lambda r: "power will be cut during write %d" % at_write if at_write else "power cycled")
 
 
 def cmd_emu_start(args):
@@ -223,17 +303,30 @@ COMMANDS = (
     (("refill",), cmd_refill, [
         (("--volume-ml",), {"required": True}),
         (("--concentration-ug-per-ml",), {"required": True}),
+        (("--withdrawn-ml",), {}), (("--reminder-days",), {}),
         JSON]),
     (("program", "continuous"), cmd_program_continuous, [
         (("--daily-dose-ug",), {"required": True}), JSON]),
+    (("program", "flex"), cmd_program_flex, [
+        (("--step",), {"action": "append", "required": True, "help": "HH:MM=µg/day, up to 13"}), JSON]),
+    (("program", "minimum-rate"), cmd_program_minimum_rate, [JSON]),
+    (("program", "stop"), cmd_program_stop, [JSON]),
+    (("program", "patient-bolus"), cmd_program_patient_bolus, [
+        (("--dose-ug",), {"required": True}), (("--lockout-minutes",), {"required": True}),
+        (("--max-per-day",), {"required": True}), JSON]),
+    (("bolus",), cmd_bolus, [
+        (("--dose-ug",), {}), (("--minutes",), {}), (("--patient",), {"action": "store_true"}),
+        (("--prime-ul",), {}), JSON]),
+    (("log",), cmd_log, [JSON]),
     (("config",), cmd_config, [
-        (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), JSON]),
+        (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), (("--tubing-ul",), {}),
+        (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), JSON]),
     (("maintenance",), cmd_maintenance, []),
     (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
     (("rig", "measure"), cmd_rig_measure, [JSON]),
     (("rig", "time"), cmd_rig_time, [JSON]),
     (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
-    (("rig", "power-cycle"), cmd_rig_power_cycle, [JSON]),
+    (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {}), JSON]),
     (("emu", "start"), cmd_emu_start, [
         (("--dir",), {"required": True}), (("--micropython",), {}),
         (("--clock",), {"default": "stepped"})]),

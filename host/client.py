@@ -13,7 +13,7 @@ import serial
 from pumpsim import frames
 from pumpsim.errors import BoardGone, FrameError, LinkTimeout, PumpsimError, Refused
 
-AUTHENTICATED = ("refill", "program", "config", "maintenance")
+AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance")
 
 
 class PumpClient:
@@ -99,12 +99,42 @@ class PumpClient:
     def status(self):
         return self.request("status")
 
-    def refill(self, volume_ul, concentration_ug_per_ml):
-        return self.request("refill", {"volume_ul": volume_ul,
-                                       "concentration_ug_per_ml": concentration_ug_per_ml})
+    def refill(self, volume_ul, concentration_ug_per_ml, withdrawn_ul=None, reminder_days=None):
+        args = {"volume_ul": volume_ul, "concentration_ug_per_ml": concentration_ug_per_ml}
+        if withdrawn_ul is not None:
+            args["withdrawn_ul"] = withdrawn_ul
+        if reminder_days is not None:
+            args["reminder_days"] = reminder_days
+        return self.request("refill", args)
 
     def program_continuous(self, daily_dose_ug):
         return self.request("program", {"mode": "continuous", "daily_dose_ug": daily_dose_ug})
+
+    def program_flex(self, steps):
+        """steps: [(minute of the day, µg/day), ...], in order."""
+        return self.request("program", {"mode": "flex", "steps": [[m, d] for m, d in steps]})
+
+    def program_minimum_rate(self):
+        return self.request("program", {"mode": "minimum-rate"})
+
+    def program_stop(self):
+        return self.request("program", {"mode": "stop"})
+
+    def program_patient_bolus(self, dose_ug, lockout_minutes, max_per_day):
+        return self.request("program", {"mode": "patient-bolus", "dose_ug": dose_ug,
+                                        "lockout_minutes": lockout_minutes, "max_per_day": max_per_day})
+
+    def bolus(self, dose_ug, minutes):
+        return self.request("bolus", {"dose_ug": dose_ug, "minutes": minutes})
+
+    def bolus_patient(self):
+        return self.request("bolus", {"patient": True})
+
+    def bolus_prime(self, volume_ul, minutes):
+        return self.request("bolus", {"prime_ul": volume_ul, "minutes": minutes})
+
+    def log(self, since=0):
+        return self.request("log", {"since": since})["events"]
 
     def config(self, **thresholds):
         return self.request("config", thresholds)

@@ -30,12 +30,12 @@ def _decimal(text, what):
     return value
 
 
-def ml_to_ul(text, what="volume") -> int:
+def ml_to_ul(text, what="volume", allow_zero=False) -> int:
     """Millilitres as typed → whole µL, exactly (no float on the way)."""
     value = _decimal(text, what) * 1000
     if value != value.to_integral_value():
         raise UsageError("%s %s mL has more than 3 decimals (the pump counts whole µL)" % (what, text))
-    if value <= 0:
+    if value < 0 or (value == 0 and not allow_zero):
         raise UsageError("%s must be above 0 mL, not %s" % (what, text))
     return int(value)
 
@@ -46,4 +46,23 @@ def positive_int(text, what) -> int:
         raise UsageError("%s must be a whole number, not %s" % (what, text))
     if value <= 0:
         raise UsageError("%s must be above 0, not %s" % (what, text))
+    return int(value)
+
+
+_STEP = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)=(.+)$")
+
+
+def flex_step(text):
+    """'22:00=600' → (1320, 600): from 22:00 each day, the rate of 600 µg/day."""
+    match = _STEP.match(text.strip())
+    if not match:
+        raise UsageError("flex step %r: expected HH:MM=µg/day, e.g. 22:00=600" % text)
+    minute = int(match.group(1)) * 60 + int(match.group(2))
+    return minute, positive_int(match.group(3), "flex step dose")
+
+
+def percent_to_permille(text, what):
+    value = _decimal(text, what) * 10
+    if value != value.to_integral_value() or value < 0:
+        raise UsageError("%s must be a percentage with at most one decimal, not %s" % (what, text))
     return int(value)

@@ -113,6 +113,8 @@ class RigServer:
             "delivered_nl": delivered_nl,
             "delivered_ul": delivered_nl / 1000,
             "clock_ms": sup.clock.now_ms(),
+            "power_cuts": sup.power_cuts,
+            "boots": sup.boots,
         }
 
     def time(self, conn, arg):
@@ -144,6 +146,12 @@ class RigServer:
         return {"reset": "hard", "clock_ms": self.sup.clock.now_ms()}
 
     def power_cycle(self, conn, arg):
+        if arg:
+            if not arg.isdigit() or int(arg) < 1:
+                raise RigError("power-cycle takes the number of the flash write to cut at (1 = next), not %r" % arg)
+            self.sup.arm_power_cut(int(arg))
+            return {"power": "armed", "at_write": int(arg), "clock_ms": self.sup.clock.now_ms()}
+        self.sup.power_cuts += 1
         self.sup.request_restart("app", "pwron")
         return {"power": "cycled", "clock_ms": self.sup.clock.now_ms()}
 

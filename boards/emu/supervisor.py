@@ -15,6 +15,7 @@ import csv
 import json
 import logging
 import os
+import random
 import secrets
 import selectors
 import shutil
@@ -138,6 +139,10 @@ class Supervisor:
         self.levels = {}
         self.adc_u16 = {}
         self.boots = 0
+        self.power_cuts = state.get("power_cuts", 0)
+        self.cut_at_write = None
+        self.writes_seen = 0
+        self.random = random.Random(state.get("seed", 0))
         self.sel = selectors.DefaultSelector()
         self.port_master, self.port_slave = os.openpty()
         tty.setraw(self.port_slave)
@@ -161,7 +166,7 @@ class Supervisor:
 
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
-                 "stroke_nl": self.stroke_nl}
+                 "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_path)
@@ -325,7 +330,15 @@ class Supervisor:
             pass
 
     def _clock_reply(self, board):
-        self._reply(board, ord("T") if self.clock.stepped else ord("U"), self.clock.now_ms())
+        kind = "T" if self.clock.stepped else "U"
+        if self.cut_at_write is not None:
+            kind = kind.lower()
+        self._reply(board, ord(kind), self.clock.now_ms())
+
+    def arm_power_cut(self, at_write):
+        """Cut the power during the board's at_write-th flash write from now (1 = the next)."""
+        self.cut_at_write = at_write
+        self.writes_seen = 0
 
     def wake(self, board):
         board.parked_until = None
@@ -350,6 +363,18 @@ class Supervisor:
             self._reply(board, ord("V"), self.adc_u16.get(arg, 0))
         elif kind == 73:  # I: digital input
             self._reply(board, ord("V"), self.levels.get(arg, 0))
+        elif kind == 87:  # W: a flash write of `arg` bytes is about to start
+            self.writes_seen += 1
+            allowed = -1
+            if self.cut_at_write is not None and self.writes_seen >= self.cut_at_write:
+                allowed = self.random.randrange(arg) if arg > 0 else 0
+                log.info("power cut during write %d: %d of %d bytes reach the flash",
+                         self.writes_seen, allowed, arg)
+                self.cut_at_write = None
+            self._reply(board, ord("V"), allowed)
+        elif kind == 75:  # K: the power went during a write
+            self.power_cuts += 1
+            self.request_restart("app", "pwron")
         elif kind == 82:  # R: machine.reset() / soft_reset()
             if arg == _CAUSE_SOFT:
                 self.request_restart("raw" if board.raw_repl else "app", "soft", banner=True)

@@ -108,3 +108,10 @@ def test_no_key_provisioned_refuses_everything():
     nonce = s.start()
     with pytest.raises(AuthError, match="no key"):
         s.check(parsed(frame(1, "program", "{}", KEY, nonce)))
+
+
+def test_replies_are_ascii_even_with_units_in_the_reason():
+    from pump import jsonfx
+
+    text = jsonfx.dumps({"reason": "2400 µg/day is above 2000 µg/day"})
+    assert text.isascii() and json.loads(text)["reason"] == "2400 µg/day is above 2000 µg/day"

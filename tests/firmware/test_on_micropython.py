@@ -22,6 +22,7 @@ KEY = bytes(range(32))
 out = {}
 out["hmac"] = link.hexlify(link.hmac_sha256(KEY, b"abc"))
 out["crc"] = link.crc_hex(b">1 status {}")
+out["ascii"] = jsonfx.dumps({"reason": "2400 \u00b5g/day"})
 
 t = therapy.Therapy(500, 6000)
 t.concentration_ug_per_ml = 2000
@@ -97,6 +98,7 @@ def test_firmware_logic_runs_on_the_unix_port(tmp_path):
     assert out["hmac"] == hmac.new(bytes(range(32)), b"abc", hashlib.sha256).hexdigest()
     assert out["crc"] == "%08x" % zlib.crc32(b">1 status {}")
     assert out["strokes_90d"] == 45_000
+    assert out["ascii"].isascii() and json.loads(out["ascii"]) == {"reason": "2400 µg/day"}
     assert out["motor_10d"] == 5000
     line = out["status"].rstrip("\n")
     body, crc = line.rsplit("*", 1)

@@ -34,4 +34,13 @@ PWM = ord("Q")
 WDT_START = ord("G")
 WDT_FEED = ord("H")
 RESET = ord("R")
+NV_WRITE = ord("W")
+POWER_LOST = ord("K")
 STEPPED = ord("T")
+RUNNING = ord("U")
+# The same clock replies in lower case: the rig has armed a power cut at a flash write, so every
+# write must ask it first.
+STEPPED_ARMED = ord("t")
+RUNNING_ARMED = ord("u")
+
+armed = False

@@ -36,7 +36,13 @@ def _boot():
     if _exists("boot.py"):
         _run("boot.py")
     if app:
-        _run("main.py")
+        import _flash
+
+        _flash.install()
+        try:
+            _run("main.py")
+        finally:
+            _flash.uninstall()
         _wire.send(_wire.BOOT, 0)
 
 

@@ -18,7 +18,8 @@ _TICKS_MASK = 0x3FFFFFFF
 def _settle(kind, now_ms):
     # A stepped clock does not move while the board runs, so it may be cached until the next sleep.
     global _cached_ms
-    _cached_ms = now_ms if kind == _wire.STEPPED else None
+    _cached_ms = now_ms if kind in (_wire.STEPPED, _wire.STEPPED_ARMED) else None
+    _wire.armed = kind in (_wire.STEPPED_ARMED, _wire.RUNNING_ARMED)
     return now_ms
 
 
