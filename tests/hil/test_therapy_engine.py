@@ -87,7 +87,7 @@ def test_a_50_ug_bolus_over_an_hour_adds_25_ul_then_the_profile_resumes(filled):
     assert reply["bolus"]["volume_ul"] == 25.0
     bolus_nl = 25_000
     assert continuous_volume_nl(50, CONC, DAY_MS) == bolus_nl  # 50 µg at 2000 µg/mL is 25 µL
-    hour_by_hour(bench, 6, lambda a, b: continuous_volume_nl(500, CONC, b - a)
+    hour_by_hour(bench, 72, lambda a, b: continuous_volume_nl(500, CONC, b - a)
                  + bolus_volume_nl(bolus_nl, start_ms, HOUR_MS, a, b))
     assert client.status()["boluses"] == []
     events = [e["event"] for e in client.log()]
@@ -99,8 +99,8 @@ def test_priming_bolus_fills_the_catheter_volume(filled):
     client.program_minimum_rate()
     start_ms = bench.rig.time()["clock_ms"]
     client.bolus_prime(volume_ul=200, minutes=30)
-    hour_by_hour(bench, 2, lambda a, b: continuous_volume_nl(1, 1, 0) * 0
-                 + Fraction(6000 * (b - a), DAY_MS) + bolus_volume_nl(200_000, start_ms, 30 * 60_000, a, b))
+    hour_by_hour(bench, 72, lambda a, b: Fraction(6000 * (b - a), DAY_MS)
+                 + bolus_volume_nl(200_000, start_ms, 30 * 60_000, a, b))
 
 
 def test_patient_boluses_respect_lockout_and_daily_maximum(filled):

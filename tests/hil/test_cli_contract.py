@@ -1,0 +1,81 @@
+"""The CLI contract, command by command, against a virtual board: names, options and JSON fields."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.stepped
+
+
+def pumpsim(bench, *args, ok=True):
+    result = subprocess.run([sys.executable, "-m", "pumpsim.cli", "--dir", str(bench.dir), *args],
+                            capture_output=True, text=True, timeout=60)
+    if ok:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def js(bench, *args):
+    return json.loads(pumpsim(bench, *args, "--json").stdout)
+
+
+def test_the_contract_end_to_end(bench):
+    status = js(bench, "refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000")
+    assert status["reservoir_ul"] == 20_000
+    status = js(bench, "program", "continuous", "--daily-dose-ug", "500")
+    for field in ("state", "mode", "reservoir_ul", "delivered_ul", "daily_dose_ug",
+                  "concentration_ug_per_ml", "clock_s", "alarms"):
+        assert field in status, field
+    assert status["state"] == "infusing" and status["daily_dose_ug"] == 500
+
+    assert js(bench, "rig", "advance", "1d")["clock_ms"] >= 86_400_000
+    measured = js(bench, "rig", "measure")
+    assert measured["pulses"] == 500 and measured["delivered_ul"] == 250.0
+
+    status = js(bench, "program", "flex", "--step", "00:00=500", "--step", "22:00=600")
+    assert status["mode"] == "flex" and status["steps"] == ["00:00=500", "22:00=600"]
+    assert js(bench, "program", "minimum-rate")["mode"] == "minimum-rate"
+    stopped = pumpsim(bench, "program", "stop", "--json")
+    assert json.loads(stopped.stdout)["state"] == "stopped"
+    assert "WARNING" in stopped.stderr and "abrupt" in stopped.stderr
+
+    js(bench, "program", "continuous", "--daily-dose-ug", "500")
+    bolus = js(bench, "bolus", "--dose-ug", "50", "--minutes", "60")
+    assert bolus["bolus"]["volume_ul"] == 25.0
+    patient = js(bench, "program", "patient-bolus", "--dose-ug", "10", "--lockout-minutes", "60",
+                 "--max-per-day", "2")
+    assert patient["patient_bolus"] == {"dose_ug": 10, "lockout_minutes": 60, "max_per_day": 2}
+    assert js(bench, "bolus", "--patient")["bolus"]["kind"] == "patient"
+    refused = pumpsim(bench, "bolus", "--patient", ok=False)
+    assert refused.returncode == 1 and "locked out" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    refill = js(bench, "refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000",
+                "--withdrawn-ml", "19.7")
+    assert "discrepancy_pct" in refill and refill["flagged"] in (True, False)
+
+    events = js(bench, "log")
+    assert isinstance(events, list) and all("t_s" in e and "event" in e for e in events)
+
+    armed = js(bench, "rig", "power-cycle", "--at-write", "1")
+    assert armed["at_write"] == 1
+    js(bench, "rig", "advance", "1h")
+    assert js(bench, "rig", "measure")["power_cuts"] == 1
+    assert js(bench, "status")["state"] == "infusing"
+    assert "power cycled" in pumpsim(bench, "rig", "power-cycle").stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["program", "flex", "--step", "25:00=500"], "HH:MM"),
+    (["program", "flex"] + sum([["--step", "%02d:00=100" % h] for h in range(14)], []), "13"),
+    (["bolus", "--minutes", "10"], "one of"),
+    (["bolus", "--dose-ug", "10"], "--minutes"),
+    (["rig", "power-cycle", "--at-write", "0"], "--at-write"),
+    (["refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000", "--withdrawn-ml", "-1"],
+     "withdrawn"),
+])
+def test_bad_input_to_the_new_commands(bench, args, words):
+    result = pumpsim(bench, *args, ok=False)
+    assert result.returncode == 2 and words in result.stderr
