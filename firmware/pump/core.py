@@ -6,7 +6,7 @@ from pump import alarms as al
 from pump import druglib as lib
 from pump import fsm
 from pump.errors import ArgError, LimitError, StateError
-from pump.therapy import CONTINUOUS, DAY_MS, FLEX, MINIMUM, MINUTE_MS, NONE, STOP, Bolus, Therapy
+from pump.therapy import CONTINUOUS, DAY_MS, FLEX, MINIMUM, MINUTE_MS, STOP, Bolus, Therapy
 from pump.therapy import dose_rate_nl_per_day
 
 # strokes, reservoir_nl, delivered_nl, credit, t_ms, bridge_remaining_nl, boots, clock_ms

@@ -1,9 +1,7 @@
 """Fixtures for the virtual board itself, with a toy application as its firmware."""
 
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import serial

@@ -123,7 +123,6 @@ def test_scaled_clock_runs_by_itself(toy_board):
 
 def test_stop_ends_the_board_and_its_folder_records_it(toy_board, tmp_path):
     directory = tmp_path / "board"
-    pid = json.loads((directory / "emu.json").read_text())["pid"]
     assert supervisor.stop(directory) is True
     assert not (directory / "emu.json").exists()
     assert supervisor.info(directory) is None

@@ -5,7 +5,7 @@ import pytest
 
 from pump import fsm
 from pump.therapy import CONTINUOUS
-from pump.errors import LimitError, TransitionError
+from pump.errors import TransitionError
 
 DAY_MS = 86_400_000
 STROKE_MS = 172_800  # 500 µg/day of 2000 µg/mL in 500 nL strokes

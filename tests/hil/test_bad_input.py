@@ -1,11 +1,10 @@
 """Bad input gets a clear error and changes nothing."""
 
-import json
-import subprocess
-import sys
 import time
 
 import pytest
+
+from .helpers import run_cli
 import serial
 
 from pumpsim.errors import PumpsimError, Refused
@@ -29,8 +28,7 @@ def programmed(bench):
 
 
 def pumpsim(bench, *args):
-    return subprocess.run([sys.executable, "-m", "pumpsim.cli", "--dir", str(bench.dir), *args],
-                          capture_output=True, text=True, timeout=60)
+    return run_cli(bench, *args, ok=False)
 
 
 def test_therapy_change_without_the_key_is_refused(programmed):

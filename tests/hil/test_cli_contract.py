@@ -1,20 +1,15 @@
 """The CLI contract, command by command, against a virtual board: names, options and JSON fields."""
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from .helpers import run_cli
 
 pytestmark = pytest.mark.stepped
 
 
-def pumpsim(bench, *args, ok=True):
-    result = subprocess.run([sys.executable, "-m", "pumpsim.cli", "--dir", str(bench.dir), *args],
-                            capture_output=True, text=True, timeout=60)
-    if ok:
-        assert result.returncode == 0, result.stderr
-    return result
+pumpsim = run_cli
 
 
 def js(bench, *args):

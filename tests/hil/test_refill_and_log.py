@@ -1,13 +1,13 @@
 """Refills (withdrawn volume, concentration change, reminder) and the event log."""
 
 import json
-import subprocess
-import sys
 from fractions import Fraction
 
 import pytest
 
-from pumpsim.hil.verify import DAY_MS, check_delivered, continuous_volume_nl
+from .helpers import run_cli
+
+from pumpsim.hil.verify import check_delivered, continuous_volume_nl
 
 pytestmark = pytest.mark.stepped
 
@@ -15,10 +15,7 @@ HOUR_MS = 3_600_000
 
 
 def pumpsim(bench, *args):
-    result = subprocess.run([sys.executable, "-m", "pumpsim.cli", "--dir", str(bench.dir), *args],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return run_cli(bench, *args).stdout
 
 
 @pytest.fixture
