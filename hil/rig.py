@@ -100,3 +100,21 @@ class Rig:
     def power_cycle(self, at_write=None):
         """Cut and restore the board's power now, or during its at_write-th write to flash."""
         return self.request("power-cycle" if at_write is None else "power-cycle %d" % at_write)
+
+    def battery(self, millivolts=None):
+        """Set the battery voltage the board's ADC reads (None: read it)."""
+        return self.request("battery" if millivolts is None else "battery %d" % millivolts)
+
+    def stall(self, mode):
+        """Motor stall: "on", "off" or "intermittent" (every other step fails)."""
+        return self.request("stall %s" % mode)
+
+    def tones(self):
+        """What the buzzer played: t_s, t_ms, duration_ms, pattern ("two-tone" or "single")."""
+        return self.request("tones")["tones"]
+
+    def hang(self):
+        return self.request("hang")
+
+    def corrupt_flash(self, target="state"):
+        return self.request("corrupt-flash %s" % target)

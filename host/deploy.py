@@ -52,8 +52,12 @@ def boardcfg_source(info, pins, version):
         "PINS = {%s}" % ", ".join("%r: %d" % (role, pin) for role, pin in sorted(pins.items())),
         "FEATURES = (%s)" % "".join("%r, " % f for f in info.get("features", [])),
         "FW = %r" % version,
-        "",
     ]
+    # Every other whole number of the board's data, by its name in capitals.
+    for key, value in sorted(info.items()):
+        if isinstance(value, int) and not isinstance(value, bool) and key != "stroke_nl":
+            lines.append("%s = %d" % (key.upper(), value))
+    lines.append("")
     return "\n".join(lines)
 
 

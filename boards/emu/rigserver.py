@@ -37,6 +37,11 @@ class RigServer:
             "clock": self.set_clock,
             "reset": self.reset,
             "power-cycle": self.power_cycle,
+            "battery": self.battery,
+            "stall": self.stall,
+            "tones": self.tones,
+            "hang": self.hang,
+            "corrupt-flash": self.corrupt_flash,
         }
 
     # -- connections ---------------------------------------------------------------------------
@@ -154,6 +159,35 @@ class RigServer:
         self.sup.power_cuts += 1
         self.sup.request_restart("app", "pwron")
         return {"power": "cycled", "clock_ms": self.sup.clock.now_ms()}
+
+    def battery(self, conn, arg):
+        if arg:
+            if not arg.isdigit() or not 0 < int(arg) <= 5000:
+                raise RigError("battery takes millivolts, 1 to 5000, not %r" % arg)
+            self.sup.set_battery(int(arg))
+        return {"battery_mv": self.sup.battery_uv() // 1000}
+
+    def stall(self, conn, arg):
+        if arg not in ("on", "off", "intermittent"):
+            raise RigError("stall takes on, off or intermittent, not %r" % arg)
+        self.sup.stall = arg
+        self.sup.save_state()
+        return {"stall": arg}
+
+    def tones(self, conn, arg):
+        return {"tones": self.sup.tones.listing()}
+
+    def hang(self, conn, arg):
+        if self.sup.board is None or not self.sup.board.attached:
+            raise RigError("the board runs no application to hang")
+        self.sup.hang()
+        return {"hung": True, "clock_ms": self.sup.clock.now_ms()}
+
+    def corrupt_flash(self, conn, arg):
+        try:
+            return {"corrupted": self.sup.corrupt_flash(arg or "state")}
+        except (ValueError, OSError) as exc:
+            raise RigError(str(exc)) from None
 
     # -- advance bookkeeping -------------------------------------------------------------------
 

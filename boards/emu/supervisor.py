@@ -106,6 +106,10 @@ class Board:
         self.enter_raw = mode == "raw"
         self.wire_buf = b""
         self.out_tail = b""
+        self.hung = False
+        self.last_msg_wall = time.monotonic()
+        self.wdt_ms = 0
+        self.wdt_fed_ms = 0
 
     def kill(self):
         if self.proc.poll() is None:
@@ -119,6 +123,39 @@ class Board:
                 closer()
             except OSError:
                 pass
+
+
+class Tones:
+    """What the buzzer played, as a microphone beside the pump hears it: sounds made of tone
+    segments less than 100 ms apart, each a single tone or two alternating ones."""
+
+    GAP_MS = 100
+
+    def __init__(self):
+        self.sounds = []
+        self._on = None  # (start_ms, freq) of the segment sounding now
+
+    def pwm(self, now_ms, freq, duty):
+        if self._on is not None:
+            start_ms, on_freq = self._on
+            self._segment(start_ms, now_ms, on_freq)
+            self._on = None
+        if duty > 0 and freq > 0:
+            self._on = (now_ms, freq)
+
+    def _segment(self, start_ms, end_ms, freq):
+        last = self.sounds[-1] if self.sounds else None
+        if last is not None and start_ms - last["end_ms"] <= self.GAP_MS:
+            last["end_ms"] = end_ms
+            if freq not in last["freqs"]:
+                last["freqs"].append(freq)
+        else:
+            self.sounds.append({"t_ms": start_ms, "end_ms": end_ms, "freqs": [freq]})
+
+    def listing(self):
+        return [{"t_s": s["t_ms"] // 1000, "t_ms": s["t_ms"], "duration_ms": s["end_ms"] - s["t_ms"],
+                 "pattern": "two-tone" if len(s["freqs"]) > 1 else "single", "freqs": s["freqs"]}
+                for s in self.sounds]
 
 
 class Supervisor:
@@ -138,6 +175,15 @@ class Supervisor:
         self.stroke_nl = self.board_info["stroke_nl"]
         self.levels = {}
         self.adc_u16 = {}
+        self.feedback_pin = self.pins["MOTOR_FEEDBACK"]
+        self.buzzer_pin = self.pins["BUZZER"]
+        self.battery_pin = self.pins["BATTERY_ADC"]
+        self.stall = state.get("stall", "off")  # off, on, intermittent
+        self.attempts = 0
+        model = self.board_info["battery_model"]
+        self.battery_drain = (model["drain_uv_per_day"], model["drain_nv_per_stroke"])
+        self.battery_base = state.get("battery_base") or [model["fresh_mv"] * 1000, 0, 0]
+        self.tones = Tones()
         self.boots = 0
         self.power_cuts = state.get("power_cuts", 0)
         self.cut_at_write = None
@@ -166,7 +212,8 @@ class Supervisor:
 
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
-                 "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts}
+                 "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
+                 "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_path)
@@ -313,6 +360,7 @@ class Supervisor:
         if not data:
             self._board_gone()
             return
+        board.last_msg_wall = time.monotonic()
         buf = board.wire_buf + data
         end = len(buf) - len(buf) % 9
         for offset in range(0, end, 9):
@@ -343,13 +391,15 @@ class Supervisor:
     def wake(self, board):
         board.parked_until = None
         board.pending_input = False
+        # Time asleep in a wait does not count against the watchdog: only time spent running.
+        board.wdt_fed_ms = self.clock.now_ms()
         self._clock_reply(board)
 
     def _on_message(self, board, kind, arg):
         if kind == 80:  # P: a digital output changed
             pin, level = arg >> 8, arg & 1
             if pin == self.motor_pin and level and not self.levels.get(pin):
-                self.pulses += 1
+                self._step()
             self.levels[pin] = level
         elif kind == 83:  # S: sleep
             self._on_sleep(board, arg)
@@ -359,8 +409,20 @@ class Supervisor:
             board.attached = bool(arg)
             if arg == 0:
                 board.out_tail = b""
+                # In the REPL the dev board's firmware feeds its watchdog from a timer; the
+                # virtual board has no timers, so its watchdog rests while the REPL runs.
+                board.wdt_ms = 0
         elif kind == 65:  # A: ADC
-            self._reply(board, ord("V"), self.adc_u16.get(arg, 0))
+            self._reply(board, ord("V"), self._adc(arg))
+        elif kind == 81:  # Q: PWM state of a pin
+            pin, freq, duty = arg >> 48, (arg >> 16) & 0xFFFFFFFF, arg & 0xFFFF
+            if pin == self.buzzer_pin:
+                self.tones.pwm(self.clock.now_ms(), freq, duty)
+        elif kind == 71:  # G: watchdog started
+            board.wdt_ms = arg
+            board.wdt_fed_ms = self.clock.now_ms()
+        elif kind == 72:  # H: watchdog fed
+            board.wdt_fed_ms = self.clock.now_ms()
         elif kind == 73:  # I: digital input
             self._reply(board, ord("V"), self.levels.get(arg, 0))
         elif kind == 87:  # W: a flash write of `arg` bytes is about to start
@@ -380,9 +442,71 @@ class Supervisor:
                 self.request_restart("raw" if board.raw_repl else "app", "soft", banner=True)
             else:
                 self.request_restart("app", "hard")
-        # Q (PWM) and G/H (watchdog) are accepted and not acted upon yet.
+
+    def _step(self):
+        """A rising edge on MOTOR_STEP: the motor turns unless a stall is injected."""
+        self.attempts += 1
+        moved = self.stall == "off" or (self.stall == "intermittent" and self.attempts % 2 == 0)
+        if moved:
+            self.pulses += 1
+        self.levels[self.feedback_pin] = 1 if moved else 0
+
+    def battery_uv(self):
+        base_uv, base_ms, base_pulses = self.battery_base
+        per_day_uv, per_stroke_nv = self.battery_drain
+        days_uv = per_day_uv * (self.clock.now_ms() - base_ms) // 86_400_000
+        return base_uv - days_uv - per_stroke_nv * (self.pulses - base_pulses) // 1000
+
+    def set_battery(self, millivolts):
+        self.battery_base = [millivolts * 1000, self.clock.now_ms(), self.pulses]
+
+    def _adc(self, pin):
+        if pin == self.battery_pin:
+            info = self.board_info
+            adc_uv = self.battery_uv() // info["battery_divider"]
+            return max(0, min(65535, adc_uv * 65535 // (info["battery_adc_full_scale_mv"] * 1000)))
+        return self.adc_u16.get(pin, 0)
+
+    def hang(self):
+        """The board's main loop stops: it never returns from its wait."""
+        if self.board is not None:
+            self.board.hung = True
+            self.board.parked_until = None
+
+    def corrupt_flash(self, target):
+        """Flip bytes in the board's non-volatile data, as a failing flash cell would."""
+        data = self.flash / "data"
+        slots = sorted(data.glob("state.*"), key=lambda p: p.stat().st_mtime)
+        files = {"state": slots[-1:], "both": slots, "log": [data / "events.log"]}.get(target)
+        if files is None:
+            raise ValueError("corrupt-flash takes state, both or log, not %r" % target)
+        for path in files:
+            raw = bytearray(path.read_bytes())
+            for _ in range(4):
+                i = self.random.randrange(len(raw))
+                raw[i] ^= 1 << self.random.randrange(8)
+            path.write_bytes(bytes(raw))
+        return [p.relative_to(self.flash).as_posix() for p in files]
+
+    def check_watchdog(self):
+        board = self.board
+        if board is None or not board.wdt_ms or not board.attached:
+            return
+        if board.hung and self.clock.stepped:
+            self.clock.set_now(self.clock.granted_ms)  # a hung board does not hold time back
+        if not board.hung and board.parked_until is None and self.rig.waiters \
+                and time.monotonic() - board.last_msg_wall > 3.0:
+            log.info("the board stopped talking while awake: hung")
+            board.hung = True
+        if board.parked_until is not None:
+            board.wdt_fed_ms = self.clock.now_ms()  # asleep in its wait is not hung
+        elif self.clock.now_ms() - board.wdt_fed_ms >= board.wdt_ms:
+            log.info("watchdog: not fed for %d ms, resetting", self.clock.now_ms() - board.wdt_fed_ms)
+            self.request_restart("app", "wdt")
 
     def _on_sleep(self, board, until_ms):
+        if board.hung:
+            return
         if board.pending_input:
             self.wake(board)
         elif not board.attached and until_ms != FOREVER:
@@ -418,7 +542,8 @@ class Supervisor:
     def board_idle(self):
         """True when the board waits on the clock (or does not use it): time may be read."""
         board = self.board
-        return board is not None and (not board.attached or board.parked_until is not None)
+        return board is not None and (not board.attached or board.parked_until is not None
+                                      or board.hung)
 
     # -- main loop -----------------------------------------------------------------------------
 
@@ -429,6 +554,7 @@ class Supervisor:
             timeout = min(t for t in (self._timers(), self.rig.timeout(), 1.0) if t is not None)
             for key, mask in self.sel.select(timeout):
                 key.data(mask)
+            self.check_watchdog()
             self.rig.check_waiters()
             if time.monotonic() - last_save > 5.0:
                 self.save_state()

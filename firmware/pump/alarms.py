@@ -1,28 +1,66 @@
-# The set of active alarms. Raising or clearing one yields an event for the host.
+# The alarm set and what it sounds like.
+#
+# Critical alarms (the drug no longer flows) play a two-tone pattern and repeat often; the others
+# play a single tone about every hour. Acknowledging silences an alarm until its next repeat is
+# due; it sounds again then for as long as its cause remains.
 HIGH = "high"  # critical: the drug no longer flows
-MEDIUM = "medium"  # non-critical: act soon (refill, battery)
+MEDIUM = "medium"  # non-critical: act soon (refill, battery, memory repaired)
 LOW = "low"
 
 LOW_RESERVOIR = "LOW_RESERVOIR"
 EMPTY_RESERVOIR = "EMPTY_RESERVOIR"
 REFILL_REMINDER = "REFILL_REMINDER"
+BATTERY_ERI = "BATTERY_ERI"
+BATTERY_EOS = "BATTERY_EOS"
+MOTOR_STALL = "MOTOR_STALL"
+MEMORY_ERROR = "MEMORY_ERROR"
+MEMORY_REPAIRED = "MEMORY_REPAIRED"
 
 PRIORITY = {
     LOW_RESERVOIR: MEDIUM,
     EMPTY_RESERVOIR: HIGH,
     REFILL_REMINDER: MEDIUM,
+    BATTERY_ERI: MEDIUM,
+    BATTERY_EOS: HIGH,
+    MOTOR_STALL: HIGH,
+    MEMORY_ERROR: HIGH,
+    MEMORY_REPAIRED: MEDIUM,
 }
+
+TWO_TONE = "two-tone"
+SINGLE = "single"
+# (Hz, ms) steps of each pattern; silence between steps is not part of a pattern.
+PATTERNS = {
+    TWO_TONE: ((880, 250), (1320, 250), (880, 250), (1320, 250)),
+    SINGLE: ((1000, 500),),
+}
+
+CRITICAL_REPEAT_MS = 10 * 60000
+NON_CRITICAL_REPEAT_MS = 60 * 60000
+
+
+def pattern_of(code):
+    return TWO_TONE if PRIORITY[code] == HIGH else SINGLE
 
 
 class Alarms:
     def __init__(self):
         self.active = {}  # code -> since_ms
+        self.next_sound = {}  # code -> when it sounds next (ms)
+        self.acked = {}  # code -> True once acknowledged (until it sounds again)
         self.events = []
+        self.critical_repeat_ms = CRITICAL_REPEAT_MS
+        self.non_critical_repeat_ms = NON_CRITICAL_REPEAT_MS
+
+    def repeat_ms(self, code):
+        return self.critical_repeat_ms if PRIORITY[code] == HIGH else self.non_critical_repeat_ms
 
     def raise_(self, code, now_ms):
         if code in self.active:
             return False
         self.active[code] = now_ms
+        self.next_sound[code] = now_ms
+        self.acked[code] = False
         self.events.append((code, True, now_ms))
         return True
 
@@ -30,6 +68,8 @@ class Alarms:
         if code not in self.active:
             return False
         del self.active[code]
+        self.next_sound.pop(code, None)
+        self.acked.pop(code, None)
         self.events.append((code, False, now_ms))
         return True
 
@@ -42,8 +82,32 @@ class Alarms:
                 return True
         return False
 
-    def restore(self, code, since_ms):
+    def restore(self, code, since_ms, now_ms):
         self.active[code] = since_ms
+        self.next_sound[code] = now_ms
+        self.acked[code] = False
+
+    def ack(self, code, now_ms):
+        """Silence an active alarm until its next repeat; False if it is not active."""
+        if code not in self.active:
+            return False
+        self.acked[code] = True
+        self.next_sound[code] = now_ms + self.repeat_ms(code)
+        return True
+
+    def next_sound_ms(self):
+        return min(self.next_sound.values()) if self.next_sound else None
+
+    def due_sound(self, now_ms):
+        """The pattern to play now (critical first), rescheduling every alarm that was due."""
+        pattern = None
+        for code, at_ms in self.next_sound.items():
+            if at_ms <= now_ms:
+                self.next_sound[code] = now_ms + self.repeat_ms(code)
+                self.acked[code] = False
+                if pattern != TWO_TONE:
+                    pattern = pattern_of(code)
+        return pattern
 
     def pop_events(self):
         events, self.events = self.events, []
@@ -51,6 +115,8 @@ class Alarms:
 
     def listing(self):
         return [
-            {"code": code, "priority": PRIORITY[code], "since_s": since_ms // 1000}
+            {"code": code, "priority": PRIORITY[code], "since_s": since_ms // 1000,
+             "pattern": pattern_of(code), "acked": self.acked.get(code, False),
+             "next_sound_s": self.next_sound.get(code, since_ms) // 1000}
             for code, since_ms in sorted(self.active.items())
         ]

@@ -2,7 +2,7 @@
 # never on a fixed tick: it saves the battery and lets emulated time run as fast as the machine.
 import os
 
-from pump import core, link, therapy
+from pump import alarms, core, link, sound, therapy
 from pump import druglib as lib
 from pump.errors import ArgError, AuthError, PumpError, UnknownVerb
 from pump.jsonfx import Milli
@@ -14,11 +14,14 @@ PROTO = 1
 class App:
     def __init__(self, hw):
         self.hw = hw
-        self.pump = core.Pump(hw.clock, hw.motor, hw.store, hw.stroke_nl, hw.log)
+        self.pump = core.Pump(hw.clock, hw.motor, hw.store, hw.stroke_nl, hw.log, hw.battery,
+                              (hw.eri_mv, hw.reset_mv, hw.eos_mv))
+        self.player = sound.Player(hw.buzzer)
         self.framer = link.Framer()
         self.session = link.Session(hw.key, os.urandom)
         self.events_sent = 0
         self.running = True
+        self.test_queue = []
         self.reset_cause = hw.reset_cause
         # verb -> (handler, needs authentication)
         self.verbs = {
@@ -29,6 +32,9 @@ class App:
             "config": (self.config, True),
             "bolus": (self.bolus, True),
             "log": (self.log, False),
+            "alarms": (self.alarms, False),
+            "ack": (self.ack, True),
+            "alarm-test": (self.alarm_test, True),
             "maintenance": (self.maintenance, True),
         }
         self.programs = {
@@ -67,6 +73,9 @@ class App:
                 "dose_ug": p.patient[0], "lockout_minutes": p.patient[1] // 60000,
                 "max_per_day": p.patient[2]},
             "refill_reminder_s": p.reminder_ms // 1000 if p.reminder_ms >= 0 else None,
+            "battery_volts": Milli(p.battery_mv),
+            "eri_volts": Milli(p.eri_mv),
+            "eos_volts": Milli(p.eos_mv),
             "tubing_ul": p.tubing_ul,
             "catheter_ul": p.catheter_ul,
             "stroke_nl": p.stroke_nl,
@@ -170,6 +179,23 @@ class App:
             raise ArgError("since must be a whole number")
         return {"events": self.pump.log.read(since)}
 
+    def alarms(self, args):
+        return {"alarms": self.pump.alarms.listing()}
+
+    def ack(self, args):
+        code = args.get("code")
+        if code not in alarms.PRIORITY:
+            raise ArgError("unknown alarm code %r" % code)
+        self.pump.acknowledge(code)
+        return {"alarms": self.pump.alarms.listing()}
+
+    def alarm_test(self, args):
+        now_ms = self.pump.clock.now_ms()
+        self.test_queue = [alarms.TWO_TONE, alarms.SINGLE]
+        self.player.play(self.test_queue.pop(0), now_ms)
+        self.pump.note("alarm_test", {})
+        return {"patterns": [alarms.TWO_TONE, alarms.SINGLE]}
+
     def maintenance(self, args):
         self.pump.note("maintenance", {"repl": True})
         self.running = False
@@ -213,16 +239,37 @@ class App:
 
     # -- main loop -----------------------------------------------------------------------------
 
+    def sound(self, now_ms):
+        """Advance the pattern that is playing; start the next one that is due."""
+        self.player.update(now_ms)
+        if self.player.next_ms is not None:
+            return
+        if self.test_queue:
+            self.player.play(self.test_queue.pop(0), now_ms)
+            return
+        pattern = self.pump.alarms.due_sound(now_ms)
+        if pattern:
+            self.player.play(pattern, now_ms)
+
+    def next_wake_ms(self):
+        times = [t for t in (self.pump.next_event_ms(), self.player.next_ms,
+                             self.pump.alarms.next_sound_ms()) if t is not None]
+        return min(times) if times else None
+
     def loop(self):
         hw = self.hw
         pump = self.pump
         items = []
         while self.running:
+            hw.watchdog.feed()
             now_ms = hw.clock.now_ms()
             pump.run_due(now_ms)
+            self.sound(now_ms)
             self.announce()
-            due_ms = pump.next_event_ms()
+            due_ms = self.next_wake_ms()
             timeout_ms = -1 if due_ms is None else max(0, due_ms - now_ms)
+            if hw.max_sleep_ms and (timeout_ms < 0 or timeout_ms > hw.max_sleep_ms):
+                timeout_ms = hw.max_sleep_ms  # wake to feed the watchdog
             if hw.link.wait(timeout_ms):
                 self.framer.feed(hw.link.read_available(), items)
                 for item in items:
@@ -240,4 +287,5 @@ def run(hw):
         app.loop()
     finally:
         hw.link.stop()
+        hw.watchdog.keep_fed(hw.wdt_ms // 2)
     return app

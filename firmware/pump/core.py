@@ -13,6 +13,10 @@ from pump.therapy import dose_rate_nl_per_day
 _COUNTERS = "<8q"
 _COUNTERS_LEN = 64
 
+BATTERY_CHECK_MS = 3600000
+STALL_RETRY_MS = 600000
+MOTOR_ATTEMPTS = 3
+
 STOP_WARNING = ("therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, "
                 "altered mental status, rebound spasticity and muscle rigidity, and death")
 
@@ -32,9 +36,14 @@ def whole(args, name, low=1, high=None, limit=None):
 
 
 class Pump:
-    def __init__(self, clock, motor, store, stroke_nl, log):
+    def __init__(self, clock, motor, store, stroke_nl, log, battery=None, battery_mv=(2850, 2750, 2700)):
         self.clock = clock
         self.motor = motor
+        self.battery = battery
+        self.eri_mv, self.reset_mv, self.eos_mv = battery_mv
+        self.battery_mv = 0
+        self.next_battery_ms = 0
+        self.stall_retry_ms = -1
         self.store = store
         self.log = log
         self.stroke_nl = stroke_nl
@@ -88,6 +97,9 @@ class Pump:
         a.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
         if 0 <= self.reminder_ms <= now_ms:
             a.raise_(al.REFILL_REMINDER, now_ms)
+        if self.battery_mv:
+            a.set(al.BATTERY_EOS, self.battery_mv <= self.eos_mv, now_ms)
+            a.set(al.BATTERY_ERI, self.battery_mv <= self.eri_mv, now_ms)
         for code, active, at_ms in a.events[before:]:
             self.log.append(at_ms, "alarm", {"code": code, "active": active, "priority": al.PRIORITY[code]})
         return len(a.events) > before
@@ -129,25 +141,48 @@ class Pump:
         self.discrepancy_limit_permille = data["disc_permille"]
         self.patient, self.bolus_history = data["patient"], data["boluses"]
         self.reminder_ms = data["reminder_ms"]
+        now_ms = self.clock.now_ms()
         for code, since_ms in data["alarms"].items():
-            self.alarms.restore(code, since_ms)
+            self.alarms.restore(code, since_ms, now_ms)
 
     def boot(self, reset_cause="power-on"):
         """Power-up: restore what was saved and resume the programmed therapy by itself."""
         now_ms = self.clock.now_ms()
         payload = self.store.load()
+        memory_lost = payload is None and self.store.repaired
         if payload is not None:
             self._restore(payload)
             self.therapy.resume_after_outage(now_ms)
         self.boots += 1
         self.machine.fire("booted")
+        self.read_battery(now_ms)
+        safe = None
+        if memory_lost:
+            # No good copy: therapy and reservoir are unknown. Pumping an unknown programme could
+            # overdose; the pump stops with a critical alarm until it is refilled and programmed.
+            self.alarms.raise_(al.MEMORY_ERROR, now_ms)
+        elif self.store.repaired:
+            self.alarms.raise_(al.MEMORY_REPAIRED, now_ms)
+        if self.battery_mv and self.battery_mv <= self.reset_mv and self.therapy.mode in (CONTINUOUS, FLEX):
+            # Low-battery reset: the safe state keeps the catheter open at the minimum rate.
+            safe = "low_battery_reset"
+            self.therapy.change(now_ms)
+            self.therapy.mode, self.therapy.steps = MINIMUM, []
         self.check_alarms(now_ms)
         self.settle()
         self.changed()
         self.save()
+        if self.store.repaired and not memory_lost:
+            self.save()  # the next save lands in the other slot: both copies good again
         fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
-        if self.store.repaired:
-            fields["repaired"] = True
+        if self.battery_mv:
+            fields["battery_mv"] = self.battery_mv
+        if safe:
+            fields["safe_state"] = safe
+        if memory_lost:
+            fields["memory"] = "lost"
+        elif self.store.repaired:
+            fields["memory"] = "repaired"
         if self.log.bad_slots:
             fields["log_bad_slots"] = self.log.bad_slots
         self.note("boot", fields)
@@ -164,11 +199,24 @@ class Pump:
                 times.append(bolus.end_ms)
         if self.reminder_ms >= 0 and al.REFILL_REMINDER not in self.alarms.active:
             times.append(self.reminder_ms)
+        if self.battery is not None:
+            times.append(self.next_battery_ms)
+        if self.stall_retry_ms >= 0:
+            times.append(self.stall_retry_ms)
         return min(times) if times else None
+
+    def read_battery(self, now_ms):
+        if self.battery is not None:
+            self.battery_mv = self.battery.millivolts()
+            self.next_battery_ms = now_ms + BATTERY_CHECK_MS
 
     def run_due(self, now_ms):
         """Make every stroke due by now_ms; returns how many."""
         made = 0
+        if self.battery is not None and now_ms >= self.next_battery_ms:
+            self.read_battery(now_ms)
+        if 0 <= self.stall_retry_ms <= now_ms:
+            self.retry_motor(now_ms)
         while self.state == fsm.INFUSING:
             due_ms = self.therapy.next_stroke_ms()
             if due_ms is None or due_ms > now_ms:
@@ -186,20 +234,62 @@ class Pump:
             self.save()
         return made
 
+    def retry_motor(self, now_ms):
+        """While stalled, try the motor now and then: when it turns, therapy resumes."""
+        self.stall_retry_ms = now_ms + STALL_RETRY_MS
+        if not self.can_infuse_but_stalled():
+            return
+        t = self.therapy
+        # The attempt is one stroke of the therapy; what was missed meanwhile is not caught up.
+        t.t_ms, t.credit = now_ms, self.stroke_nl * DAY_MS
+        if self._deliver(now_ms, self.stroke_nl):
+            self.stall_retry_ms = -1
+            self.alarms.clear(al.MOTOR_STALL, now_ms)
+            self.note("motor_stall_recovered", {"strokes": self.strokes})
+            self.check_alarms(now_ms)
+        else:
+            t.credit = 0
+        self.settle()
+        self.changed()
+        self.save()
+
+    def can_infuse_but_stalled(self):
+        t = self.therapy
+        others = [c for c in self.alarms.active if al.PRIORITY[c] == al.HIGH and c != al.MOTOR_STALL]
+        return not others and t.mode in (CONTINUOUS, FLEX, MINIMUM) and t.concentration_ug_per_ml > 0
+
     def stroke(self, at_ms):
-        stroke_nl = self.stroke_nl
-        self.therapy.stroked(at_ms, stroke_nl)
+        if not self._deliver(at_ms, self.stroke_nl):
+            self.stall_retry_ms = at_ms + STALL_RETRY_MS
+            self.alarms.raise_(al.MOTOR_STALL, at_ms)
+            self.note("motor_stall", {"attempts": MOTOR_ATTEMPTS})
+        if self.check_alarms(at_ms) or al.MOTOR_STALL in self.alarms.active:
+            self.settle()
+            self.changed()
+            self.save()
+
+    def _deliver(self, at_ms, stroke_nl):
+        """One stroke, confirmed by the motor's feedback, retried; False when it never turns."""
+        t = self.therapy
+        t.accrue(at_ms)
+        credit, bridge_nl = t.credit, t.bridge_remaining_nl
+        t.stroked(at_ms, stroke_nl)
         self.strokes += 1
         self.reservoir_nl -= stroke_nl
         self.delivered_nl += stroke_nl
         # Written before the pulse: a power cut between the two counts one stroke too many,
         # never one too few, and the reservoir estimate errs on the safe side.
         self.save()
-        self.motor.stroke()
-        if self.check_alarms(at_ms):
-            self.settle()
-            self.changed()
-            self.save()
+        for _ in range(MOTOR_ATTEMPTS):
+            if self.motor.stroke():
+                return True
+        # The motor did not turn: nothing was delivered, so nothing is counted.
+        t.credit, t.bridge_remaining_nl = credit, bridge_nl
+        self.strokes -= 1
+        self.reservoir_nl += stroke_nl
+        self.delivered_nl -= stroke_nl
+        self.save()
+        return False
 
     # -- therapy changes (validated first: a refused request changes nothing) ------------------
 
@@ -330,6 +420,18 @@ class Pump:
         return self._start_bolus("patient", self._dose_volume_nl(dose_ug),
                                  lib.PATIENT_BOLUS_MINUTES * MINUTE_MS, dose_ug)
 
+    # -- alarms --------------------------------------------------------------------------------
+
+    def acknowledge(self, code):
+        now_ms = self.clock.now_ms()
+        if not self.alarms.ack(code, now_ms):
+            raise ArgError("%s is not an active alarm" % code)
+        if code == al.MEMORY_REPAIRED:
+            self.alarms.clear(code, now_ms)  # repaired: acknowledging it ends it
+        self.changed()
+        self.save()
+        self.note("alarm_ack", {"code": code})
+
     # -- refill and configuration --------------------------------------------------------------
 
     def refill(self, volume_ul, concentration_ug_per_ml, withdrawn_ul=None, reminder_days=None):
@@ -361,6 +463,7 @@ class Pump:
         days = lib.REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
         self.reminder_ms = now_ms + days * DAY_MS
         self.alarms.clear(al.REFILL_REMINDER, now_ms)
+        self.alarms.clear(al.MEMORY_ERROR, now_ms)  # reservoir known again
         self.check_alarms(now_ms)
         self.settle()
         self.changed()

@@ -22,6 +22,7 @@ _CAUSES = {
     getattr(machine, "PWRON_RESET", 1): "power-on",
     getattr(machine, "HARD_RESET", 2): "hard",
     getattr(machine, "WDT_RESET", 3): "watchdog",
+    6: "brownout",
     getattr(machine, "DEEPSLEEP_RESET", 4): "deepsleep",
     getattr(machine, "SOFT_RESET", 5): "soft",
 }
@@ -35,15 +36,55 @@ class Clock:
 
 
 class Motor:
-    def __init__(self, step_pin):
+    def __init__(self, step_pin, feedback_pin):
         self._step = step_pin
+        self._feedback = feedback_pin
         self._step.value(0)
 
     def stroke(self):
-        # One rising edge per stroke: the rig counts edges, whatever the firmware believes.
+        """One step; True when the feedback input confirms that the motor turned."""
         self._step.value(1)
         time.sleep_us(_PULSE_US)
         self._step.value(0)
+        return self._feedback.value() == 1
+
+
+class Buzzer:
+    def __init__(self, pwm):
+        self._pwm = pwm
+        self._pwm.duty_u16(0)
+
+    def tone(self, hz):
+        self._pwm.freq(hz)
+        self._pwm.duty_u16(32768)
+
+    def off(self):
+        self._pwm.duty_u16(0)
+
+
+class Battery:
+    """The battery voltage through a divider into the ADC, in mV."""
+
+    def __init__(self, adc, full_scale_mv, divider):
+        self._adc = adc
+        self._scale = full_scale_mv * divider
+
+    def millivolts(self):
+        return self._adc.read_u16() * self._scale // 65535
+
+
+class Watchdog:
+    def __init__(self, timeout_ms):
+        self._wdt = machine.WDT(timeout=timeout_ms) if timeout_ms else None
+
+    def feed(self):
+        if self._wdt is not None:
+            self._wdt.feed()
+
+    def keep_fed(self, period_ms):
+        """Maintenance: the watchdog cannot be stopped, so a timer feeds it while the REPL runs."""
+        if self._wdt is not None and hasattr(machine, "Timer"):
+            self._timer = machine.Timer(period=period_ms, callback=lambda t: self._wdt.feed())
 
 
 class SerialLink:
@@ -60,6 +101,7 @@ class SerialLink:
 
     def stop(self):
         micropython.kbd_intr(3)
+        # Back to the REPL: a dev board's watchdog keeps running and must be fed meanwhile.
 
     def wait(self, timeout_ms):
         return bool(self._poll.poll(timeout_ms))
@@ -92,7 +134,18 @@ class Hardware:
         self.board = cfg.NAME
         self.stroke_nl = cfg.STROKE_NL
         self.clock = Clock()
-        self.motor = Motor(machine.Pin(cfg.PINS["MOTOR_STEP"], machine.Pin.OUT))
+        pins = cfg.PINS
+        self.motor = Motor(machine.Pin(pins["MOTOR_STEP"], machine.Pin.OUT),
+                           machine.Pin(pins["MOTOR_FEEDBACK"], machine.Pin.IN))
+        self.buzzer = Buzzer(machine.PWM(machine.Pin(pins["BUZZER"], machine.Pin.OUT)))
+        self.battery = Battery(machine.ADC(machine.Pin(pins["BATTERY_ADC"])),
+                               cfg.BATTERY_ADC_FULL_SCALE_MV, cfg.BATTERY_DIVIDER)
+        self.eri_mv = cfg.ERI_MV
+        self.eos_mv = cfg.EOS_MV
+        self.reset_mv = cfg.LOW_BATTERY_RESET_MV
+        self.watchdog = Watchdog(cfg.WDT_MS)
+        self.wdt_ms = cfg.WDT_MS
+        self.max_sleep_ms = cfg.MAX_SLEEP_MS
         self.link = SerialLink()
         self.store = Store("data")
         self.log = EventLog("data")

@@ -24,6 +24,7 @@ class CountingMotor:
 
     def stroke(self):
         self.strokes += 1
+        return True
 
 
 @pytest.fixture

@@ -35,6 +35,21 @@ class HW:
         self.key = KEY
         self.reset_cause = "power-on"
         self.link = Link()
+        self.battery = None
+        self.eri_mv, self.reset_mv, self.eos_mv = 2850, 2750, 2700
+        self.buzzer = Buzzer()
+        self.max_sleep_ms = 0
+
+
+class Buzzer:
+    def __init__(self):
+        self.played = []
+
+    def tone(self, hz):
+        self.played.append(hz)
+
+    def off(self):
+        self.played.append(0)
 
 
 @pytest.fixture

@@ -42,6 +42,7 @@ class Motor:
     strokes = 0
     def stroke(self):
         self.strokes += 1
+        return True
 
 class Link:
     def __init__(self):
@@ -49,14 +50,23 @@ class Link:
     def write(self, data):
         self.out.append(data)
 
+class Buzzer:
+    def tone(self, hz):
+        pass
+    def off(self):
+        pass
+
 class HW:
     board = "test"
     stroke_nl = 500
     key = KEY
     reset_cause = "power-on"
+    battery = None
+    eri_mv, reset_mv, eos_mv = 2850, 2750, 2700
+    max_sleep_ms = 0
 
 hw = HW()
-hw.clock, hw.motor, hw.link = Clock(), Motor(), Link()
+hw.clock, hw.motor, hw.link, hw.buzzer = Clock(), Motor(), Link(), Buzzer()
 hw.store = store.Store(sys.argv[1])
 hw.log = eventlog.EventLog(sys.argv[1])
 a = app.App(hw)
