@@ -18,7 +18,8 @@ from pumpsim.errors import PumpsimError, Refused, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        raise UsageError("%s: %s" % (self.prog, message))
+        command = self.prog.partition(" ")[2]
+        raise UsageError("%s: %s" % (command, message) if command else message)
 
 
 # -- where the pump is -------------------------------------------------------------------------
@@ -164,6 +165,59 @@ def cmd_bolus(args):
                                        units.positive_int(args.minutes, "minutes"))
     emit(args, reply, lambda s: "%s bolus: %s µL until %s s\n%s" % (
         s["bolus"]["kind"], s["bolus"]["volume_ul"], s["bolus"]["end_s"], human_status(s)))
+
+
+def human_alarms(alarms):
+    if not alarms:
+        return "no alarms"
+    return "\n".join("%-16s %-6s since day %.3f  %s%s" % (
+        a["code"], a["priority"], a["since_s"] / 86400, a["pattern"], "  (acknowledged)" if a["acked"] else "")
+        for a in alarms)
+
+
+def cmd_alarms(args):
+    with Target(args).client() as client:
+        emit(args, client.alarms(), human_alarms)
+
+
+def cmd_alarms_ack(args):
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.ack(args.code.upper()), human_alarms)
+
+
+def cmd_alarms_test(args):
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.alarm_test(), lambda r: "playing: %s" % ", ".join(r["patterns"]))
+
+
+def cmd_rig_fault_motor_stall(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.stall(args.mode), lambda r: "motor stall: %s" % r["stall"])
+
+
+def cmd_rig_battery(args):
+    millivolts = None
+    if args.volts is not None:
+        millivolts = units.volts_to_mv(args.volts)
+    with Target(args).rig() as rig:
+        emit(args, rig.battery(millivolts), lambda r: "battery %.3f V" % (r["battery_mv"] / 1000))
+
+
+def cmd_rig_corrupt_flash(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.corrupt_flash(args.target), lambda r: "corrupted " + ", ".join(r["corrupted"]))
+
+
+def cmd_rig_hang(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.hang(), lambda r: "the board's main loop is hung")
+
+
+def cmd_rig_tones(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.tones(), lambda tones: "\n".join(
+            "day %.4f  %-8s %d ms" % (t["t_ms"] / 86_400_000, t["pattern"], t["duration_ms"])
+            for t in tones) or "silence")
 
 
 def cmd_log(args):
@@ -318,6 +372,9 @@ COMMANDS = (
         (("--dose-ug",), {}), (("--minutes",), {}), (("--patient",), {"action": "store_true"}),
         (("--prime-ul",), {}), JSON]),
     (("log",), cmd_log, [JSON]),
+    (("alarms",), cmd_alarms, [JSON]),
+    (("alarms", "ack"), cmd_alarms_ack, [(("code",), {}), JSON]),
+    (("alarms", "test"), cmd_alarms_test, [JSON]),
     (("config",), cmd_config, [
         (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), (("--tubing-ul",), {}),
         (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), JSON]),
@@ -327,6 +384,13 @@ COMMANDS = (
     (("rig", "time"), cmd_rig_time, [JSON]),
     (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
     (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {}), JSON]),
+    (("rig", "fault", "motor-stall"), cmd_rig_fault_motor_stall, [
+        (("mode",), {"choices": ["on", "off", "intermittent"]}), JSON]),
+    (("rig", "battery"), cmd_rig_battery, [(("--volts",), {}), JSON]),
+    (("rig", "corrupt-flash"), cmd_rig_corrupt_flash, [
+        (("--target",), {"default": "state", "choices": ["state", "both", "log"]}), JSON]),
+    (("rig", "hang"), cmd_rig_hang, [JSON]),
+    (("rig", "tones"), cmd_rig_tones, [JSON]),
     (("emu", "start"), cmd_emu_start, [
         (("--dir",), {"required": True}), (("--micropython",), {}),
         (("--clock",), {"default": "stepped"})]),
@@ -346,15 +410,22 @@ def build_parser():
     parser.add_argument("--key", help="file holding the board's key in hex")
     parser.add_argument("--rig", help="URL of the rig")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
-    subparsers = {(): parser.add_subparsers(dest="cmd0", metavar="COMMAND", parser_class=_Parser)}
+    parsers = {(): parser}
+    groups = {}
+
+    def node(words):
+        # A command may be both a command and a group ("alarms" and "alarms ack").
+        if words not in parsers:
+            parent = words[:-1]
+            node(parent)
+            if parent not in groups:
+                groups[parent] = parsers[parent].add_subparsers(
+                    dest="cmd%d" % len(parent), metavar="COMMAND", parser_class=_Parser)
+            parsers[words] = groups[parent].add_parser(words[-1])
+        return parsers[words]
+
     for words, handler, options in COMMANDS:
-        for depth in range(1, len(words)):
-            group = words[:depth]
-            if group not in subparsers:
-                sub = subparsers[group[:-1]].add_parser(group[-1])
-                subparsers[group] = sub.add_subparsers(dest="cmd%d" % depth, metavar="COMMAND",
-                                                       parser_class=_Parser)
-        leaf = subparsers[words[:-1]].add_parser(words[-1], help=handler.__doc__)
+        leaf = node(words)
         for flags, kwargs in options:
             if "--dir" in flags:
                 kwargs = dict(kwargs, dest="sub_dir")

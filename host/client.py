@@ -13,7 +13,7 @@ import serial
 from pumpsim import frames
 from pumpsim.errors import BoardGone, FrameError, LinkTimeout, PumpsimError, Refused
 
-AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance")
+AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance", "ack", "alarm-test")
 
 
 class PumpClient:
@@ -132,6 +132,15 @@ class PumpClient:
 
     def bolus_prime(self, volume_ul, minutes):
         return self.request("bolus", {"prime_ul": volume_ul, "minutes": minutes})
+
+    def alarms(self):
+        return self.request("alarms")["alarms"]
+
+    def ack(self, code):
+        return self.request("ack", {"code": code})["alarms"]
+
+    def alarm_test(self):
+        return self.request("alarm-test")
 
     def log(self, since=0):
         return self.request("log", {"since": since})["events"]

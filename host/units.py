@@ -66,3 +66,10 @@ def percent_to_permille(text, what):
     if value != value.to_integral_value() or value < 0:
         raise UsageError("%s must be a percentage with at most one decimal, not %s" % (what, text))
     return int(value)
+
+
+def volts_to_mv(text) -> int:
+    value = _decimal(text, "voltage") * 1000
+    if value != value.to_integral_value() or not 0 < value <= 5000:
+        raise UsageError("voltage must be above 0 and at most 5 V, in mV steps, not %s" % text)
+    return int(value)

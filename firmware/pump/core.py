@@ -168,6 +168,7 @@ class Pump:
             safe = "low_battery_reset"
             self.therapy.change(now_ms)
             self.therapy.mode, self.therapy.steps = MINIMUM, []
+            self.therapy.boluses = []
         self.check_alarms(now_ms)
         self.settle()
         self.changed()
@@ -210,11 +211,23 @@ class Pump:
             self.battery_mv = self.battery.millivolts()
             self.next_battery_ms = now_ms + BATTERY_CHECK_MS
 
+    def scrub(self, now_ms):
+        """Check both copies of the records; rewrite them from memory when one went bad."""
+        bad = self.store.check()
+        if bad:
+            self.alarms.raise_(al.MEMORY_REPAIRED, now_ms)
+            self.changed()
+            self.save()
+            self.save()
+            self.note("memory_repaired", {"bad_copies": bad})
+            self.check_alarms(now_ms)
+
     def run_due(self, now_ms):
         """Make every stroke due by now_ms; returns how many."""
         made = 0
         if self.battery is not None and now_ms >= self.next_battery_ms:
             self.read_battery(now_ms)
+            self.scrub(now_ms)
         if 0 <= self.stall_retry_ms <= now_ms:
             self.retry_motor(now_ms)
         while self.state == fsm.INFUSING:
@@ -346,7 +359,13 @@ class Pump:
         self._apply_profile(MINIMUM, [])
 
     def program_stop(self):
+        """Stop means stop: the profile and any bolus still running."""
+        cancelled = [b.kind for b in self.therapy.boluses]
+        self.therapy.change(self.clock.now_ms())
+        self.therapy.boluses = []
         self._apply_profile(STOP, [])
+        if cancelled:
+            self.note("bolus_cancelled", {"kinds": cancelled})
 
     def program_patient_bolus(self, dose_ug, lockout_min, max_per_day):
         if dose_ug > lib.MAX_BOLUS_UG_PER_24H:

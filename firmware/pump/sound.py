@@ -2,6 +2,8 @@
 # so the pump keeps pumping and answering while it sounds.
 from pump.alarms import PATTERNS
 
+_REST_MS = 1000
+
 
 class Player:
     def __init__(self, buzzer):
@@ -21,8 +23,12 @@ class Player:
             self._index += 1
             self._buzzer.tone(hz)
             self.next_ms = at_ms + ms
-        else:
+        elif self._index == len(self._steps):
+            # A second of silence after each pattern, so that two sounds are heard as two.
+            self._index += 1
             self._buzzer.off()
+            self.next_ms = at_ms + _REST_MS
+        else:
             self.next_ms = None
 
     def update(self, now_ms):

@@ -68,3 +68,13 @@ class Store:
         # One write call: the whole record goes to flash in one piece, or is torn in one place.
         with open(self._paths[self.seq & 1], "wb") as f:
             f.write(head + payload + struct.pack("<I", crc))
+
+    def check(self):
+        """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently)."""
+        bad = 0
+        for path in self._paths:
+            self.repaired = False
+            if self._read(path) is None and self.repaired:
+                bad += 1
+        self.repaired = False
+        return bad

@@ -16,8 +16,9 @@ def test_every_table_entry_is_reachable():
     for words, handler, options in cli.COMMANDS:
         required = []
         for flags, kwargs in options:
+            value = kwargs.get("choices", ["1"])[0]
             if kwargs.get("required") or not flags[0].startswith("-"):
-                required += [flags[0], "1"] if flags[0].startswith("-") else ["1"]
+                required += [flags[0], value] if flags[0].startswith("-") else [value]
         args = parser.parse_args(list(words) + required)
         assert args.handler is handler
 
