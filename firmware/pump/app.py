@@ -4,7 +4,12 @@ import os
 
 from pump import alarms, core, link, sound, therapy
 from pump import druglib as lib
-from pump.errors import ArgError, AuthError, PumpError, UnknownVerb
+from pump.errors import ArgError, AuthError, LockedError, PumpError, UnknownVerb
+
+# After this many failed authentications in a row, programming is locked for a while: a key
+# cannot be guessed by trying, and a flood of bad frames cannot wear out the log.
+AUTH_FAILURES_TO_LOCK = 5
+AUTH_LOCK_MS = 10 * 60000
 from pump.jsonfx import Milli
 
 FW = "0.1.0"
@@ -22,6 +27,8 @@ class App:
         self.events_sent = 0
         self.running = True
         self.test_queue = []
+        self.failures_in_a_row = 0
+        self.locked_until_ms = 0
         self.reset_cause = hw.reset_cause
         # verb -> (handler, needs authentication)
         self.verbs = {
@@ -88,6 +95,7 @@ class App:
             "reset_cause": self.reset_cause,
             "noise_bytes": self.framer.noise_bytes,
             "auth_failures": self.session.failures,
+            "programming_locked_s": max(0, self.locked_until_ms - now_ms) // 1000,
             "board": self.hw.board,
             "fw": FW,
         }
@@ -213,14 +221,29 @@ class App:
                 raise UnknownVerb("unknown verb '%s'" % request.verb)
             handler, needs_auth = entry
             if needs_auth:
-                try:
-                    self.session.check(request)
-                except AuthError:
-                    self.session.failures += 1
-                    raise
+                self.authenticate(request)
             return link.encode("<", seq, "ok", handler(request.args))
         except PumpError as exc:
             return self.error(seq, exc)
+
+    def authenticate(self, request):
+        now_ms = self.pump.clock.now_ms()
+        if now_ms < self.locked_until_ms:
+            raise LockedError("programming is locked for %d s after %d failed authentications"
+                              % ((self.locked_until_ms - now_ms + 999) // 1000, AUTH_FAILURES_TO_LOCK))
+        try:
+            self.session.check(request)
+        except AuthError as exc:
+            self.session.failures += 1
+            self.failures_in_a_row += 1
+            if self.failures_in_a_row == 1:
+                self.pump.note("auth_failure", {"verb": request.verb, "code": exc.code})
+            if self.failures_in_a_row >= AUTH_FAILURES_TO_LOCK:
+                self.locked_until_ms = now_ms + AUTH_LOCK_MS
+                self.failures_in_a_row = 0
+                self.pump.note("auth_lockout", {"minutes": AUTH_LOCK_MS // 60000})
+            raise
+        self.failures_in_a_row = 0
 
     def error(self, seq, exc):
         payload = {"code": exc.code, "reason": str(exc.args[0]) if exc.args else exc.code}

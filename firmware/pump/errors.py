@@ -29,6 +29,10 @@ class ReplayError(AuthError):
     code = "E_REPLAY"
 
 
+class LockedError(PumpError):
+    code = "E_LOCKED"
+
+
 class StateError(PumpError):
     code = "E_STATE"
 

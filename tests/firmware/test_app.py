@@ -117,3 +117,18 @@ def test_maintenance_ends_the_loop(app):
     request(app, 1, "hello", {}, sign=False)
     kind, reply = request(app, 2, "maintenance", {})
     assert kind == "ok" and app.running is False
+
+
+def test_five_failed_authentications_lock_programming(app, clock):
+    request(app, 1, "hello", {}, sign=False)
+    for seq in range(2, 7):
+        kind, reply = request(app, seq, "program", {"mode": "continuous", "daily_dose_ug": 500}, sign=False)
+        assert reply["code"] == "E_AUTH"
+    kind, reply = request(app, 7, "program", {"mode": "continuous", "daily_dose_ug": 500})
+    assert reply["code"] == "E_LOCKED"  # even with the right key, for a while
+    assert app.status()["programming_locked_s"] == 600
+    events = [e["event"] for e in app.pump.log.read()]
+    assert events.count("auth_failure") == 1 and events.count("auth_lockout") == 1
+    clock.now += 600_000
+    kind, reply = request(app, 8, "program", {"mode": "continuous", "daily_dose_ug": 500})
+    assert kind == "ok" and reply["daily_dose_ug"] == 500  # unlocked again

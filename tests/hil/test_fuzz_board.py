@@ -1,0 +1,83 @@
+"""10,000 mutated frames and raw garbage, control bytes included, at a running virtual board: it
+never crashes or stops pumping, it answers with errors, and its therapy does not change."""
+
+import json
+import random
+import time
+import zlib
+
+import pytest
+import serial
+
+from pumpsim.hil.verify import DAY_MS, check_delivered, continuous_volume_nl
+
+pytestmark = pytest.mark.stepped
+
+FRAMES = 10_000
+VERBS = ["status", "refill", "program", "bolus", "config", "ack", "maintenance", "alarm-test", "warp"]
+PAYLOADS = ['{}', '{"mode":"continuous","daily_dose_ug":900}', '{"mode":"stop"}', '{"patient":true}',
+            '{"volume_ul":40000,"concentration_ug_per_ml":50}', '{"dose_ug":100,"minutes":1}']
+
+
+def fuzzed_line(rng):
+    body = (">%d %s %s" % (rng.randrange(2**32), rng.choice(VERBS), rng.choice(PAYLOADS))).encode()
+    if rng.random() < 0.5:
+        body += b" #" + b"%064x" % rng.getrandbits(256)
+    line = bytearray(body + b"*%08x" % zlib.crc32(body))
+    roll = rng.random()
+    if roll < 0.3:
+        return bytes(rng.getrandbits(8) for _ in range(rng.randrange(1, 120))).replace(b"\n", b"") + b"\n"
+    for _ in range(rng.randrange(0 if roll < 0.5 else 1, 4)):
+        if not line:
+            break
+        i = rng.randrange(len(line))
+        op = rng.randrange(3)
+        if op == 0:
+            line[i] ^= 1 << rng.randrange(8)
+        elif op == 1:
+            line[i:i] = bytes(rng.choice(b"\x00\x01\x02\x03\x04\x1a\x1b\x7f\xff<>*#{}") for _ in range(3))
+        else:
+            del line[i:]
+    return bytes(line).replace(b"\n", b"") + b"\n"
+
+
+def test_ten_thousand_fuzzed_frames_change_nothing(bench):
+    client = bench.client()
+    client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
+    client.program_continuous(daily_dose_ug=500)
+    keep = ("mode", "daily_dose_ug", "concentration_ug_per_ml", "steps", "boluses", "patient_bolus",
+            "low_reservoir_ul", "empty_reservoir_ul", "tubing_ul", "catheter_ul")
+    before = {k: client.status()[k] for k in keep}
+    boots = bench.rig.measure()["boots"]
+    rng = random.Random(4)
+    line = serial.serial_for_url(bench.port, timeout=0.01)
+    replies = b""
+    sent = 0
+    try:
+        while sent < FRAMES:
+            batch = b"".join(fuzzed_line(rng) for _ in range(50))
+            sent += 50
+            line.write(batch)
+            replies += line.read(1 << 20)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            chunk = line.read(1 << 20)
+            replies += chunk
+            if not chunk and replies.count(b"\n") >= FRAMES * 0.9:
+                break
+    finally:
+        line.close()
+    answers = [r for r in replies.split(b"\n") if r.startswith(b"<")]
+    assert len(answers) >= FRAMES * 0.9, len(answers)
+    assert all(b" err " in a or b" ok " in a for a in answers)
+    assert not [a for a in answers if b" ok " in a and b'"state"' not in a]  # only status answered ok
+    assert bench.rig.measure()["boots"] == boots  # never crashed or reset
+    status = client.status()
+    assert {k: status[k] for k in keep} == before
+    assert status["state"] == "infusing"
+    start = bench.rig.measure()
+    bench.advance_days(1)
+    end = bench.rig.measure()
+    check_delivered(end["delivered_nl"] - start["delivered_nl"], continuous_volume_nl(500, 2000, DAY_MS),
+                    end["stroke_nl"])
+    assert [e["event"] for e in client.log()].count("auth_lockout") >= 1
