@@ -38,6 +38,7 @@ _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _OUT_LIMIT = 1 << 16
 _CAUSE_SOFT = 5
+_WAKES_PER_FEED = 3
 
 log = logging.getLogger("pumpsim.emu")
 
@@ -110,6 +111,7 @@ class Board:
         self.last_msg_wall = time.monotonic()
         self.wdt_ms = 0
         self.wdt_fed_ms = 0
+        self.wakes_since_feed = 0
 
     def kill(self):
         if self.proc.poll() is None:
@@ -391,8 +393,12 @@ class Supervisor:
     def wake(self, board):
         board.parked_until = None
         board.pending_input = False
-        # Time asleep in a wait does not count against the watchdog: only time spent running.
-        board.wdt_fed_ms = self.clock.now_ms()
+        # Time asleep in a wait does not count against the watchdog, provided the board feeds it
+        # between its waits (a wait may wake once for input that is already gone): a board that
+        # never feeds is reset all the same.
+        if board.wakes_since_feed < _WAKES_PER_FEED:
+            board.wdt_fed_ms = self.clock.now_ms()
+        board.wakes_since_feed += 1
         self._clock_reply(board)
 
     def _on_message(self, board, kind, arg):
@@ -421,8 +427,10 @@ class Supervisor:
         elif kind == 71:  # G: watchdog started
             board.wdt_ms = arg
             board.wdt_fed_ms = self.clock.now_ms()
+            board.wakes_since_feed = 0
         elif kind == 72:  # H: watchdog fed
             board.wdt_fed_ms = self.clock.now_ms()
+            board.wakes_since_feed = 0
         elif kind == 73:  # I: digital input
             self._reply(board, ord("V"), self.levels.get(arg, 0))
         elif kind == 87:  # W: a flash write of `arg` bytes is about to start
@@ -498,9 +506,9 @@ class Supervisor:
                 and time.monotonic() - board.last_msg_wall > 3.0:
             log.info("the board stopped talking while awake: hung")
             board.hung = True
-        if board.parked_until is not None:
-            board.wdt_fed_ms = self.clock.now_ms()  # asleep in its wait is not hung
-        elif self.clock.now_ms() - board.wdt_fed_ms >= board.wdt_ms:
+        if board.parked_until is not None and board.wakes_since_feed <= _WAKES_PER_FEED:
+            return  # asleep in its wait, and it feeds between waits: not hung
+        if self.clock.now_ms() - board.wdt_fed_ms >= board.wdt_ms:
             log.info("watchdog: not fed for %d ms, resetting", self.clock.now_ms() - board.wdt_fed_ms)
             self.request_restart("app", "wdt")
 

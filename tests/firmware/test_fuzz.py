@@ -76,7 +76,7 @@ def test_fuzzed_frames_change_nothing(tmp_path):
     seen = {"frames": 0}
 
     @settings(max_examples=5000, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(st.lists(frames(), min_size=1, max_size=3))
+    @given(st.lists(frames(), min_size=2, max_size=4))
     def fuzz(lines):
         for line in lines:
             items = []

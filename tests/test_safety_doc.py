@@ -1,0 +1,35 @@
+"""docs/safety.md is a contract: every hazard row names tests, and every named test exists."""
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def hazard_rows():
+    text = (ROOT / "docs" / "safety.md").read_text()
+    section = text.split("## Hazards", 1)[1].split("\n## ", 1)[0]
+    return [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| hazard")
+            and not line.startswith("| ---")]
+
+
+def test_every_hazard_names_an_existing_test():
+    rows = hazard_rows()
+    assert len(rows) >= 15
+    for row in rows:
+        refs = re.findall(r"(tests/[\w/]+\.py)::(\w+)", row)
+        assert refs, "no test named in: " + row[:60]
+        for path, name in refs:
+            source = (ROOT / path).read_text()
+            assert re.search(r"^def %s\(" % name, source, re.M), "%s::%s does not exist" % (path, name)
+
+
+def test_the_alarm_codes_of_the_doc_are_the_firmware_s():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "firmware"))
+    from pump import alarms
+
+    text = (ROOT / "docs" / "safety.md").read_text()
+    for code, priority in alarms.PRIORITY.items():
+        assert "`%s`" % code in text, code
