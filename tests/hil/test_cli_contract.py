@@ -74,3 +74,47 @@ def test_the_contract_end_to_end(bench):
 def test_bad_input_to_the_new_commands(bench, args, words):
     result = pumpsim(bench, *args, ok=False)
     assert result.returncode == 2 and words in result.stderr
+
+
+def test_the_fault_and_alarm_commands(bench):
+    js(bench, "refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000")
+    js(bench, "program", "continuous", "--daily-dose-ug", "500")
+    status = js(bench, "status")
+    assert status["battery_volts"] > status["eri_volts"] > status["eos_volts"] > 0
+
+    assert js(bench, "rig", "battery", "--volts", "2.8")["battery_mv"] == 2800
+    js(bench, "rig", "advance", "61m")
+    alarms = js(bench, "alarms")
+    assert [a["code"] for a in alarms] == ["BATTERY_ERI"] and alarms[0]["priority"] == "medium"
+    acked = js(bench, "alarms", "ack", "BATTERY_ERI")
+    assert acked[0]["acked"] is True
+    tones = js(bench, "rig", "tones")
+    assert tones and {"t_s", "pattern"} <= set(tones[0]) and tones[-1]["pattern"] == "single"
+
+    assert js(bench, "rig", "fault", "motor-stall", "on")["stall"] == "on"
+    js(bench, "rig", "advance", "5m")
+    assert "MOTOR_STALL" in [a["code"] for a in js(bench, "alarms")]
+    js(bench, "rig", "fault", "motor-stall", "off")
+    js(bench, "rig", "advance", "11m")
+    assert "MOTOR_STALL" not in [a["code"] for a in js(bench, "alarms")]
+
+    assert js(bench, "rig", "corrupt-flash")["corrupted"]
+    assert js(bench, "rig", "hang")["hung"] is True
+    js(bench, "rig", "advance", "1m")
+    assert js(bench, "log")[-1]["event"] in ("boot", "alarm")
+    assert js(bench, "status")["reset_cause"] == "watchdog"
+    assert "playing" in pumpsim(bench, "alarms", "test").stdout
+
+
+@pytest.mark.parametrize("args, words", [
+    (["alarms", "ack", "NOT_AN_ALARM"], "unknown alarm code"),
+    (["alarms", "ack", "MOTOR_STALL"], "not an active alarm"),
+    (["rig", "fault", "motor-stall", "sometimes"], "invalid choice"),
+    (["rig", "battery", "--volts", "abc"], "voltage"),
+    (["rig", "battery", "--volts", "9"], "voltage"),
+    (["rig", "corrupt-flash", "--target", "everything"], "invalid choice"),
+])
+def test_bad_input_to_the_fault_commands(bench, args, words):
+    result = pumpsim(bench, *args, ok=False)
+    assert result.returncode in (1, 2) and words in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
