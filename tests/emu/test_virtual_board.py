@@ -1,7 +1,6 @@
 """The virtual board behaves like a board on USB: REPL tools work, resets restart it, the rig
 counts every pulse and owns time."""
 
-import json
 import time
 
 import pytest

@@ -1,7 +1,6 @@
 """10,000 mutated frames and raw garbage, control bytes included, at a running virtual board: it
 never crashes or stops pumping, it answers with errors, and its therapy does not change."""
 
-import json
 import random
 import time
 import zlib
