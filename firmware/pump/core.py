@@ -81,7 +81,7 @@ class Pump:
         """Bring the state in line with the alarms and the programme."""
         if self.alarms.critical():
             if self.state != fsm.ALARM:
-                self.machine.fire("empty")
+                self.machine.fire("critical")
         elif self.state == fsm.ALARM:
             self.machine.fire("cleared")
         if self.state == fsm.STOPPED and self.machine.allowed("resume"):

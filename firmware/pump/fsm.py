@@ -29,9 +29,9 @@ TRANSITIONS = (
     ("refill", STOPPED, STOPPED, None),
     ("refill", INFUSING, INFUSING, None),
     ("refill", ALARM, STOPPED, None),
-    ("empty", STOPPED, ALARM, None),
-    ("empty", INFUSING, ALARM, None),
-    ("empty", ALARM, ALARM, None),
+    ("critical", STOPPED, ALARM, None),
+    ("critical", INFUSING, ALARM, None),
+    ("critical", ALARM, ALARM, None),
     ("cleared", ALARM, STOPPED, None),
 )
 
