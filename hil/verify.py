@@ -47,25 +47,27 @@ def check_delivered(measured_nl, expected_nl, stroke_nl, what="delivered volume"
 MINUTE_MS = 60_000
 
 
-def _dose_at(steps, minute_of_day):
-    dose_ug = steps[-1][1]  # before the day's first step, the last one runs on
-    for start_min, step_dose_ug in steps:
-        if start_min <= minute_of_day:
-            dose_ug = step_dose_ug
-    return dose_ug
+def _steps_of_day(steps, week, day):
+    return (week or {}).get(day % 7, steps)
 
 
-def daily_profile_volume_nl(steps, concentration_ug_per_ml, start_ms, end_ms):
-    """The exact integral of a profile repeating daily: steps = [(minute of the day, µg/day)]."""
+def _dose_at(steps, week, t_ms):
+    day, minute = t_ms // DAY_MS, (t_ms % DAY_MS) // MINUTE_MS
+    today = [d for m, d in _steps_of_day(steps, week, day) if m <= minute]
+    # before the day's first step, the previous day's last step runs on
+    return today[-1] if today else _steps_of_day(steps, week, day - 1)[-1][1]
+
+
+def daily_profile_volume_nl(steps, concentration_ug_per_ml, start_ms, end_ms, week=None):
+    """The exact integral of a flex profile: steps = [(minute of the day, µg/day)] every day,
+    except weekdays (day number modulo 7) that week gives steps of their own."""
     total = Fraction(0)
     t = start_ms
-    edges = sorted({m * MINUTE_MS for m, _ in steps} | {0})
     while t < end_ms:
         day_ms = t - t % DAY_MS
-        later = [day_ms + e for e in edges if day_ms + e > t] + [day_ms + DAY_MS]
-        segment_end = min(min(later), end_ms)
-        dose_ug = _dose_at(steps, (t % DAY_MS) // MINUTE_MS)
-        total += continuous_volume_nl(dose_ug, concentration_ug_per_ml, segment_end - t)
+        edges = [day_ms + m * MINUTE_MS for m, _ in _steps_of_day(steps, week, t // DAY_MS)]
+        segment_end = min([e for e in edges if e > t] + [day_ms + DAY_MS, end_ms])
+        total += continuous_volume_nl(_dose_at(steps, week, t), concentration_ug_per_ml, segment_end - t)
         t = segment_end
     return total
 

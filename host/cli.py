@@ -121,11 +121,17 @@ def cmd_program_continuous(args):
 
 
 def cmd_program_flex(args):
-    steps = sorted(units.flex_step(step) for step in args.step)
-    if len(steps) > 13:
-        raise UsageError("a flex schedule has at most 13 steps, not %d" % len(steps))
+    daily, week = [], {}
+    for day, minute, dose in (units.flex_step(step) for step in args.step):
+        (daily if day is None else week.setdefault(day, [])).append((minute, dose))
+    if not daily:
+        raise UsageError("a flex schedule needs steps for every day (HH:MM=D), weekdays' own may follow")
+    for steps in [daily] + list(week.values()):
+        steps.sort()
+        if len(steps) > 13:
+            raise UsageError("a flex schedule has at most 13 steps a day, not %d" % len(steps))
     with Target(args).client(need_key=True) as client:
-        emit(args, client.program_flex(steps), human_status)
+        emit(args, client.program_flex(daily, week), human_status)
 
 
 def cmd_program_minimum_rate(args):
@@ -362,7 +368,9 @@ COMMANDS = (
     (("program", "continuous"), cmd_program_continuous, [
         (("--daily-dose-ug",), {"required": True}), JSON]),
     (("program", "flex"), cmd_program_flex, [
-        (("--step",), {"action": "append", "required": True, "help": "HH:MM=µg/day, up to 13"}), JSON]),
+        (("--step",), {"action": "append", "required": True,
+                        "help": "[DAY/]HH:MM=µg/day, up to 13 a day; DAY (mon-sun) gives a weekday its own"}),
+        JSON]),
     (("program", "minimum-rate"), cmd_program_minimum_rate, [JSON]),
     (("program", "stop"), cmd_program_stop, [JSON]),
     (("program", "patient-bolus"), cmd_program_patient_bolus, [

@@ -110,9 +110,13 @@ class PumpClient:
     def program_continuous(self, daily_dose_ug):
         return self.request("program", {"mode": "continuous", "daily_dose_ug": daily_dose_ug})
 
-    def program_flex(self, steps):
-        """steps: [(minute of the day, µg/day), ...], in order."""
-        return self.request("program", {"mode": "flex", "steps": [[m, d] for m, d in steps]})
+    def program_flex(self, steps, week=None):
+        """steps: [(minute of the day, µg/day), ...], in order, every day; week: {weekday 0-6:
+        steps} for the days that have their own (the pump's day 0 is weekday 0, a Monday)."""
+        args = {"mode": "flex", "steps": [[m, d] for m, d in steps]}
+        if week:
+            args["week"] = dict((str(day), [[m, d] for m, d in ds]) for day, ds in week.items())
+        return self.request("program", args)
 
     def program_minimum_rate(self):
         return self.request("program", {"mode": "minimum-rate"})

@@ -49,16 +49,20 @@ def positive_int(text, what) -> int:
     return int(value)
 
 
-_STEP = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)=(.+)$")
+_STEP = re.compile(r"^(?:(mon|tue|wed|thu|fri|sat|sun)/)?([01]?\d|2[0-3]):([0-5]\d)=(.+)$")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def flex_step(text):
-    """'22:00=600' → (1320, 600): from 22:00 each day, the rate of 600 µg/day."""
-    match = _STEP.match(text.strip())
+    """'22:00=600' → (None, 1320, 600): from 22:00 each day, the rate of 600 µg/day.
+    'sat/22:00=700' → (5, 1320, 700): a step of Saturday's own schedule."""
+    match = _STEP.match(text.strip().lower())
     if not match:
-        raise UsageError("flex step %r: expected HH:MM=µg/day, e.g. 22:00=600" % text)
-    minute = int(match.group(1)) * 60 + int(match.group(2))
-    return minute, positive_int(match.group(3), "flex step dose")
+        raise UsageError("flex step %r: expected [DAY/]HH:MM=µg/day, e.g. 22:00=600 or sat/22:00=700"
+                         % text)
+    day = WEEKDAYS.index(match.group(1)) if match.group(1) else None
+    minute = int(match.group(2)) * 60 + int(match.group(3))
+    return day, minute, positive_int(match.group(4), "flex step dose")
 
 
 def percent_to_permille(text, what):

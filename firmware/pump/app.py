@@ -73,6 +73,8 @@ class App:
             "concentration_ug_per_ml": t.concentration_ug_per_ml,
             "rate_nl_per_day": t.rate_at(now_ms),
             "steps": ["%02d:%02d=%d" % (m // 60, m % 60, d) for m, d in t.steps],
+            "week": dict((str(day), ["%02d:%02d=%d" % (m // 60, m % 60, d) for m, d in steps])
+                         for day, steps in t.week.items()),
             "boluses": [{"kind": b.kind, "dose_ug": b.dose_ug, "volume_ul": Milli(b.volume_nl),
                          "start_s": b.start_ms // 1000, "end_s": b.end_ms // 1000} for b in t.boluses],
             "bridge_remaining_ul": Milli(t.bridge_remaining_nl),
@@ -129,7 +131,18 @@ class App:
         self.pump.program_steps(therapy.CONTINUOUS, [(0, dose)])
 
     def _flex(self, args):
-        steps = args.get("steps")
+        week = args.get("week", {})
+        if type(week) is not dict:
+            raise ArgError("week maps a weekday (\"0\"-\"6\") to its steps")
+        parsed_week = {}
+        for day, steps in week.items():
+            if not (type(day) is str and day.isdigit()):
+                raise ArgError("weekdays are \"0\" to \"6\", not %r" % (day,))
+            parsed_week[int(day)] = self._steps(steps)
+        self.pump.program_steps(therapy.FLEX, self._steps(args.get("steps")), parsed_week)
+
+    @staticmethod
+    def _steps(steps):
         if type(steps) is not list:
             raise ArgError("flex needs steps: [[minute of the day, µg/day], ...]")
         parsed = []
@@ -137,7 +150,7 @@ class App:
             if type(step) is not list or len(step) != 2 or type(step[0]) is not int:
                 raise ArgError("a step is [minute of the day, µg/day]")
             parsed.append((step[0], step[1]))
-        self.pump.program_steps(therapy.FLEX, parsed)
+        return parsed
 
     def _minimum(self, args):
         self.pump.program_minimum()

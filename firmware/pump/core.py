@@ -324,25 +324,37 @@ class Pump:
     def _describe(self):
         t = self.therapy
         if t.mode == FLEX:
-            return "flex %d steps, %d ug/day" % (len(t.steps), t.daily_dose_ug())
+            return "flex %d steps, %d ug/day%s" % (len(t.steps), t.daily_dose_ug(),
+                                                   ", %d weekdays own" % len(t.week) if t.week else "")
         if t.mode == CONTINUOUS:
             return "continuous %d ug/day" % t.daily_dose_ug()
         return t.mode
 
-    def _apply_profile(self, mode, steps):
+    def _apply_profile(self, mode, steps, week=None):
         now_ms = self.clock.now_ms()
         old = self._describe()
         self.machine.fire("stop" if mode == STOP else "program")
         t = self.therapy
         t.change(now_ms)
-        t.mode, t.steps = mode, steps
+        t.mode, t.steps, t.week = mode, steps, week or {}
         self.settle()
         self.changed()
         self.save()
         self.note("program", {"old": old, "new": self._describe()})
 
-    def program_steps(self, mode, steps):
-        """Continuous (one step at 00:00) or flex (up to 13 steps): [(minute, µg/day), ...]."""
+    def program_steps(self, mode, steps, week=None):
+        """Continuous (one step at 00:00) or flex (up to 13 steps a day): [(minute, µg/day), ...];
+        week optionally gives weekdays (0-6) steps of their own."""
+        week = week or {}
+        for day, day_steps in week.items():
+            if type(day) is not int or not 0 <= day <= 6:
+                raise ArgError("weekdays are 0 to 6, not %r" % (day,))
+            self._check_steps(day_steps)
+        self._check_steps(steps)
+        self._apply_profile(mode, [tuple(s) for s in steps],
+                            dict((d, [tuple(s) for s in ds]) for d, ds in week.items()))
+
+    def _check_steps(self, steps):
         if not steps or len(steps) > lib.MAX_FLEX_STEPS:
             raise ArgError("a profile has 1 to %d steps, not %d" % (lib.MAX_FLEX_STEPS, len(steps)))
         minutes = [m for m, _ in steps]
@@ -353,7 +365,6 @@ class Pump:
                 raise ArgError("every step needs a daily dose above 0 µg/day")
             self._check_daily_dose(dose_ug)
         self._check_rate(self._profile_max_rate(steps))
-        self._apply_profile(mode, [tuple(s) for s in steps])
 
     def program_minimum(self):
         self._apply_profile(MINIMUM, [])
@@ -460,7 +471,8 @@ class Pump:
                                 ", ".join(str(c) for c in lib.CONCENTRATIONS_UG_PER_ML)))
         t = self.therapy
         if t.mode in (CONTINUOUS, FLEX):
-            self._check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in t.steps))
+            every = list(t.steps) + [s for ds in t.week.values() for s in ds]
+            self._check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in every))
         now_ms = self.clock.now_ms()
         self.machine.fire("refill")
         t.change(now_ms)

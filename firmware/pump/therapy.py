@@ -62,8 +62,10 @@ class Therapy:
         self.minimum_rate_nl_per_day = minimum_rate_nl_per_day
         self.mode = NONE
         # Steps of the daily profile: (start minute of the day, µg/day from then). A continuous
-        # profile is one step at minute 0.
+        # profile is one step at minute 0. `week` may give a weekday (0-6; the pump's day 0 is
+        # weekday 0) its own steps.
         self.steps = []
+        self.week = {}
         self.concentration_ug_per_ml = 0
         # While the old drug in tubing and catheter is pushed through (bridge), dose rates are
         # computed with the concentration that is actually flowing.
@@ -90,17 +92,27 @@ class Therapy:
             return total // 1440
         return 0
 
+    def steps_of_day(self, day):
+        return self.week.get(day % 7, self.steps)
+
+    def dose_at(self, t_ms):
+        """µg/day of the step running at t_ms: before a day's first step, the previous day's last."""
+        day = t_ms // DAY_MS
+        minute = (t_ms % DAY_MS) // MINUTE_MS
+        dose_ug = None
+        for start_min, step_dose_ug in self.steps_of_day(day):
+            if start_min <= minute:
+                dose_ug = step_dose_ug
+        if dose_ug is None:
+            dose_ug = self.steps_of_day(day - 1)[-1][1]
+        return dose_ug
+
     def profile_rate_at(self, t_ms):
         if self.mode == MINIMUM:
             return self.minimum_rate_nl_per_day
         if self.mode not in (CONTINUOUS, FLEX) or not self.steps:
             return 0
-        minute = (t_ms % DAY_MS) // MINUTE_MS
-        dose_ug = self.steps[-1][1]  # before the first step of the day, the last one runs on
-        for start_min, step_dose_ug in self.steps:
-            if start_min <= minute:
-                dose_ug = step_dose_ug
-        return dose_rate_nl_per_day(dose_ug, self.flowing_concentration())
+        return dose_rate_nl_per_day(self.dose_at(t_ms), self.flowing_concentration())
 
     def rate_at(self, t_ms):
         rate = self.profile_rate_at(t_ms)
@@ -111,14 +123,12 @@ class Therapy:
 
     def next_change_ms(self, t_ms):
         """The first time after t_ms at which the rate may change."""
-        best = t_ms + DAY_MS
-        if self.mode == FLEX and len(self.steps) > 1:
-            day_ms = t_ms - t_ms % DAY_MS
-            for start_min, _ in self.steps:
+        day_ms = t_ms - t_ms % DAY_MS
+        best = day_ms + DAY_MS  # at midnight a weekday's own schedule may begin
+        if self.mode == FLEX:
+            for start_min, _ in self.steps_of_day(t_ms // DAY_MS):
                 at = day_ms + start_min * MINUTE_MS
-                if at <= t_ms:
-                    at += DAY_MS
-                if at < best:
+                if t_ms < at < best:
                     best = at
         for bolus in self.boluses:
             for edge in (bolus.start_ms, bolus.end_ms):
@@ -186,6 +196,7 @@ class Therapy:
     def to_dict(self):
         return {
             "mode": self.mode, "steps": self.steps, "conc": self.concentration_ug_per_ml,
+            "week": dict((str(d), s) for d, s in self.week.items()),
             "bridge_conc": self.bridge_concentration_ug_per_ml,
             "boluses": [b.to_list() for b in self.boluses],
         }
@@ -193,6 +204,7 @@ class Therapy:
     def load_dict(self, data):
         self.mode = data["mode"]
         self.steps = [tuple(s) for s in data["steps"]]
+        self.week = dict((int(d), [tuple(s) for s in steps]) for d, steps in data.get("week", {}).items())
         self.concentration_ug_per_ml = data["conc"]
         self.bridge_concentration_ug_per_ml = data["bridge_conc"]
         self.boluses = [Bolus.from_list(b) for b in data["boluses"]]

@@ -109,3 +109,21 @@ def test_a_reset_between_strokes_keeps_the_schedule():
 
 def test_unprogrammed_has_no_strokes():
     assert Therapy(500, 6000).next_stroke_ms() is None
+
+
+def test_weekdays_with_their_own_schedule_match_the_integral_over_a_fortnight():
+    steps = [(0, 400), (22 * 60, 500)]
+    week = {5: [(10 * 60, 600)], 6: [(0, 300), (12 * 60, 450)]}  # days 5 and 6 of each week
+    t = therapy(FLEX, steps)
+    t.week = week
+    expected = Fraction(0)
+    count = 0
+    for m in range(14 * 1440):
+        day, minute = divmod(m, 1440)
+        if minute == 0 and m:
+            count += strokes_by(t, m * 60_000)
+            assert abs(count * 500 - expected) <= 500, day
+        today = [d for s, d in week.get(day % 7, steps) if s <= minute]
+        # before the day's first step, the previous day's last step runs on
+        dose = today[-1] if today else week.get((day - 1) % 7, steps)[-1][1]
+        expected += Fraction(dose * 1_000_000, 2000) * 60_000 / DAY_MS

@@ -31,6 +31,8 @@ def test_the_contract_end_to_end(bench):
 
     status = js(bench, "program", "flex", "--step", "00:00=500", "--step", "22:00=600")
     assert status["mode"] == "flex" and status["steps"] == ["00:00=500", "22:00=600"]
+    status = js(bench, "program", "flex", "--step", "00:00=500", "--step", "sun/10:00=450")
+    assert status["week"] == {"6": ["10:00=450"]}
     assert js(bench, "program", "minimum-rate")["mode"] == "minimum-rate"
     stopped = pumpsim(bench, "program", "stop", "--json")
     assert json.loads(stopped.stdout)["state"] == "stopped"
@@ -64,6 +66,8 @@ def test_the_contract_end_to_end(bench):
 
 @pytest.mark.parametrize("args, words", [
     (["program", "flex", "--step", "25:00=500"], "HH:MM"),
+    (["program", "flex", "--step", "sat/10:00=500"], "every day"),
+    (["program", "flex", "--step", "xyz/10:00=500"], "HH:MM"),
     (["program", "flex"] + sum([["--step", "%02d:00=100" % h] for h in range(14)], []), "13"),
     (["bolus", "--minutes", "10"], "one of"),
     (["bolus", "--dose-ug", "10"], "--minutes"),

@@ -158,3 +158,14 @@ def test_bolus_doses_add_up_to_the_24_hour_limit(filled):
     assert refused.value.limit == "max_bolus_ug_per_24h"
     bench.advance_days(1.01)
     client.bolus(dose_ug=50, minutes=10)
+
+
+def test_weekdays_of_their_own_hour_by_hour_for_eight_days(filled):
+    bench, client = filled
+    steps = [(0, 500), (20 * 60, 600)]
+    week = {5: [(9 * 60, 400)], 6: [(9 * 60, 400), (21 * 60, 650)]}  # a quieter weekend
+    start_ms = bench.rig.time()["clock_ms"]
+    status = client.program_flex(steps, week)
+    assert status["week"] == {"5": ["09:00=400"], "6": ["09:00=400", "21:00=650"]}
+    hour_by_hour(bench, 8 * 24, lambda a, b: daily_profile_volume_nl(steps, CONC, start_ms, b, week)
+                 - daily_profile_volume_nl(steps, CONC, start_ms, a, week))
