@@ -18,7 +18,7 @@ class _FlashFile:
                 if allowed:
                     self._f.write(data[:allowed])
                 self._f.close()
-                _wire.send(_wire.POWER_LOST, 0)
+                _wire.send_now(_wire.POWER_LOST, 0)
                 while True:  # the supervisor ends this process: the power is gone
                     _wire.call(_wire.SLEEP, -1)
         return self._f.write(data)

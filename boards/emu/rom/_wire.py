@@ -6,17 +6,38 @@ import struct
 _FMT = "<bq"
 _fd = int(os.getenv("PUMPSIM_WIRE_FD") or "-1")
 _port = open(_fd, "r+b") if _fd >= 0 else None
-_out = bytearray(9)
+_out = bytearray(9 * 64)
+_queued = 0
+# Only the application batches: in the REPL every pin change reaches the rig at once.
+batching = False
 _in = bytearray(9)
 
 
 def send(kind, arg):
-    struct.pack_into(_FMT, _out, 0, kind, arg)
-    _port.write(_out)
+    """A message that needs no answer: it waits for the next call (or flush) to go out, so that
+    a stroke's pin changes travel together with the read of its feedback."""
+    global _queued
+    struct.pack_into(_FMT, _out, _queued, kind, arg)
+    _queued += 9
+    if _queued == len(_out) or not batching:
+        flush()
+
+
+def flush():
+    global _queued
+    if _queued:
+        _port.write(memoryview(_out)[:_queued])
+        _queued = 0
+
+
+def send_now(kind, arg):
+    send(kind, arg)
+    flush()
 
 
 def call(kind, arg):
     send(kind, arg)
+    flush()
     if _port.readinto(_in) != 9:
         # The supervisor is gone: a board without power does not run.
         raise SystemExit(1)

@@ -32,18 +32,21 @@ def _run(path):
 
 def _boot():
     app = os.getenv("PUMPSIM_BOOT") == "app" and _exists("main.py")
-    _wire.send(_wire.BOOT, 1 if app else 0)
+    _wire.send_now(_wire.BOOT, 1 if app else 0)
     if _exists("boot.py"):
         _run("boot.py")
     if app:
         import _flash
 
         _flash.install()
+        _wire.batching = True
         try:
             _run("main.py")
         finally:
+            _wire.batching = False
+            _wire.flush()
             _flash.uninstall()
-        _wire.send(_wire.BOOT, 0)
+        _wire.send_now(_wire.BOOT, 0)
 
 
 _boot()

@@ -128,7 +128,7 @@ class WDT:
 
 
 def _reset(cause):
-    _wire.send(_wire.RESET, cause)
+    _wire.send_now(_wire.RESET, cause)
     # The supervisor ends this process; until then the board does nothing.
     while True:
         _wire.call(_wire.SLEEP, -1)
