@@ -54,15 +54,6 @@ class Bench:
 
         return self.advance_ms(int(Fraction(str(days)) * DAY_MS))
 
-    def advance_to_day(self, day):
-        from fractions import Fraction
-
-        target_ms = int(Fraction(str(day)) * DAY_MS)
-        now_ms = self.rig.time()["clock_ms"]
-        if target_ms < now_ms:
-            raise ValueError("pump time is already at %d ms, past day %s" % (now_ms, day))
-        return self.advance_ms(target_ms - now_ms)
-
     def close(self):
         for client in self._clients:
             try:

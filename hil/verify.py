@@ -18,11 +18,6 @@ def continuous_volume_nl(daily_dose_ug, concentration_ug_per_ml, duration_ms):
                     concentration_ug_per_ml * DAY_MS)
 
 
-def strokes_for(volume_nl, stroke_nl):
-    """Whole strokes a volume needs: the pump strokes once each full stroke volume is due."""
-    return int(Fraction(volume_nl) // stroke_nl)
-
-
 def days_until(volume_nl, daily_dose_ug, concentration_ug_per_ml):
     """Pump days a continuous profile takes to deliver volume_nl (a Fraction)."""
     per_day = continuous_volume_nl(daily_dose_ug, concentration_ug_per_ml, DAY_MS)

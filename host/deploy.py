@@ -14,9 +14,6 @@ from pathlib import Path
 
 from pumpsim.errors import DeployError
 
-PACKAGE_ROOT = Path(__file__).resolve().parent
-FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
-BOARDS = Path(__file__).resolve().parent.parent / "boards"
 KEY_BYTES = 32
 
 

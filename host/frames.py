@@ -8,7 +8,7 @@ import zlib
 
 from pumpsim.errors import FrameError
 
-MAX_FRAME = 1024
+MAX_FRAME = 2048  # the firmware's limit, newline excluded
 
 
 def crc_hex(body: bytes) -> str:
@@ -23,7 +23,10 @@ def request(seq: int, verb: str, payload: dict, key: bytes = None, nonce: str = 
     body = (">%d %s %s" % (seq, verb, json.dumps(payload, separators=(",", ":")))).encode("ascii")
     if key is not None:
         body += b" #" + sign(key, nonce, body).encode("ascii")
-    return body + b"*" + crc_hex(body).encode("ascii") + b"\n"
+    line = body + b"*" + crc_hex(body).encode("ascii")
+    if len(line) > MAX_FRAME:
+        raise FrameError("request of %d bytes, above the pump's limit of %d" % (len(line), MAX_FRAME))
+    return line + b"\n"
 
 
 class Frame:

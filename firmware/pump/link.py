@@ -12,7 +12,7 @@ except ImportError:  # CPython, for unit tests
     def const(x):
         return x
 
-_LIMIT = const(1024)
+_LIMIT = const(2048)  # a week of flex steps (8 × 13) and its MAC fit
 _NL = const(10)
 _CR = const(13)
 _START = const(62)  # ">"

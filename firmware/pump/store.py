@@ -27,35 +27,33 @@ class Store:
             pass  # it exists
 
     def _read(self, path):
+        """(seq, payload) of a valid slot; None if it was never written; False if it is bad."""
         try:
             with open(path, "rb") as f:
                 data = f.read()
         except OSError:
             return None
-        # From here on the slot exists: failing it means it was torn or corrupted.
-        self.repaired = True
         if len(data) < _HEAD_LEN + 4:
-            return None
+            return False
         magic, seq, length = struct.unpack_from(_HEAD, data, 0)
         end = _HEAD_LEN + length
         if magic != _MAGIC or len(data) != end + 4:
-            return None
+            return False
         if struct.unpack_from("<I", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:
-            return None
-        self.repaired = False
+            return False
         return seq, data[_HEAD_LEN:end]
 
     def load(self):
-        """The newest valid payload, or None when no slot holds one."""
+        """The newest valid payload, or None when no slot holds one; `repaired` tells whether a
+        slot was torn or corrupted."""
         best = None
-        repaired = False
+        self.repaired = False
         for path in self._paths:
-            self.repaired = False
             record = self._read(path)
-            repaired = repaired or self.repaired
-            if record is not None and (best is None or record[0] > best[0]):
+            if record is False:
+                self.repaired = True
+            elif record is not None and (best is None or record[0] > best[0]):
                 best = record
-        self.repaired = repaired
         if best is None:
             return None
         self.seq = best[0]
@@ -71,10 +69,4 @@ class Store:
 
     def check(self):
         """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently)."""
-        bad = 0
-        for path in self._paths:
-            self.repaired = False
-            if self._read(path) is None and self.repaired:
-                bad += 1
-        self.repaired = False
-        return bad
+        return sum(1 for path in self._paths if self._read(path) is False)

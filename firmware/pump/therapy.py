@@ -20,7 +20,6 @@ CONTINUOUS = "continuous"
 FLEX = "flex"
 MINIMUM = "minimum-rate"
 STOP = "stop"
-MODES = (NONE, CONTINUOUS, FLEX, MINIMUM, STOP)
 
 
 def dose_rate_nl_per_day(daily_dose_ug, concentration_ug_per_ml):

@@ -71,3 +71,8 @@ def test_decode_reply_event_and_noise():
 def test_decode_refuses_what_is_not_a_frame(line):
     with pytest.raises(FrameError):
         frames.decode(line)
+
+
+def test_a_request_beyond_the_pump_s_frame_limit_is_refused_before_sending():
+    with pytest.raises(FrameError, match="limit"):
+        frames.request(1, "program", {"steps": [[i, 1000] for i in range(400)]})

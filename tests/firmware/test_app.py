@@ -132,3 +132,12 @@ def test_five_failed_authentications_lock_programming(app, clock):
     clock.now += 600_000
     kind, reply = request(app, 8, "program", {"mode": "continuous", "daily_dose_ug": 500})
     assert kind == "ok" and reply["daily_dose_ug"] == 500  # unlocked again
+
+
+def test_a_full_week_of_flex_steps_fits_in_one_frame(app):
+    request(app, 1, "hello", {}, sign=False)
+    request(app, 2, "refill", {"volume_ul": 20000, "concentration_ug_per_ml": 2000})
+    day = [[m * 110, 1000 + m] for m in range(13)]
+    kind, status = request(app, 3, "program", {"mode": "flex", "steps": day,
+                                               "week": {str(d): day for d in range(7)}})
+    assert kind == "ok" and len(status["week"]) == 7 and len(status["steps"]) == 13

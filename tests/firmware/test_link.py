@@ -49,7 +49,7 @@ def test_noise_before_a_frame_is_dropped_and_counted():
     (b">1 status {}*00000000\n", CrcError),
     (b">1 status {}\n", FrameError),
     (b">1 status {\x03}*00000000\n", FrameError),
-    (b">" + b"x" * 2000 + b"\n", FrameError),
+    (b">" + b"x" * 3000 + b"\n", FrameError),
     (b"garbage line\n", FrameError),
     (frame(1, "status", "[1,2]"), FrameError),
     (frame(1, "status", "not json"), FrameError),
