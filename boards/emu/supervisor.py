@@ -212,16 +212,23 @@ class Supervisor:
         else:
             board.pending_input = True
 
-    def _from_board(self, mask):
-        board = self.board
+    def _read_board(self, read):
+        """Bytes from the board; None when there are none yet, or when it is gone (then handled)."""
         try:
-            data = os.read(board.master, 4096)
+            data = read()
         except BlockingIOError:
-            return
+            return None
         except OSError:
             data = b""
         if not data:
             self._board_gone()
+            return None
+        return data
+
+    def _from_board(self, mask):
+        board = self.board
+        data = self._read_board(lambda: os.read(board.master, 4096))
+        if data is None:
             return
         if not board.attached:
             self._track_repl(board, data)
@@ -241,14 +248,8 @@ class Supervisor:
 
     def _from_wire(self, mask):
         board = self.board
-        try:
-            data = board.wire.recv(65536)
-        except BlockingIOError:
-            return
-        except OSError:
-            data = b""
-        if not data:
-            self._board_gone()
+        data = self._read_board(lambda: board.wire.recv(65536))
+        if data is None:
             return
         board.last_msg_wall = time.monotonic()
         buf = board.wire_buf + data
