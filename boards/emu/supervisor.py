@@ -39,6 +39,9 @@ _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _OUT_LIMIT = 1 << 16
 _CAUSE_SOFT = 5
 _WAKES_PER_FEED = 3
+# A board that says nothing on its wires for this long while awake and time is wanted is hung
+# (stepped time cannot pass while it runs, so its watchdog could not otherwise expire).
+_SILENT_HUNG_S = 10.0
 
 log = logging.getLogger("pumpsim.emu")
 
@@ -392,7 +395,7 @@ class Supervisor:
         if board.hung and self.clock.stepped:
             self.clock.set_now(self.clock.granted_ms)  # a hung board does not hold time back
         if not board.hung and board.parked_until is None and self.rig.waiters \
-                and time.monotonic() - board.last_msg_wall > 3.0:
+                and time.monotonic() - board.last_msg_wall > _SILENT_HUNG_S:
             log.info("the board stopped talking while awake: hung")
             board.hung = True
         if board.parked_until is not None and board.wakes_since_feed <= _WAKES_PER_FEED:
