@@ -141,3 +141,40 @@ def test_mpremote_run_and_cp_work_in_the_repl(toy_board, line, tmp_path):
     copied = mpremote(info["port"], "fs", "cp", str(script), ":hello.py", "+", "fs", "cat", ":hello.py")
     assert copied.returncode == 0 and "print('flash:'" in copied.stdout
     assert (tmp_path / "board" / "flash" / "hello.py").read_text() == script.read_text()
+
+
+SPINNER = """
+import machine, select, sys, micropython
+micropython.kbd_intr(-1)
+wdt = machine.WDT(timeout=8000)
+poll = select.poll()
+poll.register(sys.stdin, select.POLLIN)
+while True:
+    wdt.feed()
+    if poll.poll(1000) and sys.stdin.buffer.read(1) == b'h':
+        while True:  # a firmware bug: spins, never feeds, never talks to its wires
+            pass
+"""
+
+
+def test_a_spinning_application_is_reset_by_its_watchdog(tmp_path):
+    import serial
+
+    from pumpsim.hil.rig import Rig
+
+    directory = tmp_path / "spin"
+    (directory / "flash").mkdir(parents=True)
+    (directory / "flash" / "main.py").write_text(SPINNER)
+    info = supervisor.start(directory)
+    try:
+        with Rig.open(info["rig"]) as rig:
+            rig.advance(5000)
+            boots = rig.measure()["boots"]
+            with serial.serial_for_url(info["port"]) as line:
+                line.write(b"h")
+            started = time.monotonic()
+            rig.advance(60_000)  # cannot pass while the board spins, until the watchdog resets it
+            assert rig.measure()["boots"] == boots + 1
+            assert time.monotonic() - started >= 9
+    finally:
+        supervisor.stop(directory)
