@@ -78,9 +78,9 @@ class App:
             "boluses": [{"kind": b.kind, "dose_ug": b.dose_ug, "volume_ul": Milli(b.volume_nl),
                          "start_s": b.start_ms // 1000, "end_s": b.end_ms // 1000} for b in t.boluses],
             "bridge_remaining_ul": Milli(t.bridge_remaining_nl),
-            "patient_bolus": None if p.patient is None else {
-                "dose_ug": p.patient[0], "lockout_minutes": p.patient[1] // 60000,
-                "max_per_day": p.patient[2]},
+            "patient_bolus": None if p.boluses.patient is None else {
+                "dose_ug": p.boluses.patient[0], "lockout_minutes": p.boluses.patient[1] // 60000,
+                "max_per_day": p.boluses.patient[2]},
             "refill_reminder_s": p.reminder_ms // 1000 if p.reminder_ms >= 0 else None,
             "battery_volts": Milli(p.battery_mv),
             "eri_volts": Milli(p.eri_mv),
@@ -160,19 +160,19 @@ class App:
         return {"warning": core.STOP_WARNING}
 
     def _patient(self, args):
-        self.pump.program_patient_bolus(
+        self.pump.boluses.program_patient(
             core.whole(args, "dose_ug", 1, lib.MAX_BOLUS_UG_PER_24H, "max_bolus_ug_per_24h"),
             core.whole(args, "lockout_minutes", 1, 1440),
             core.whole(args, "max_per_day", 1, 96))
 
     def bolus(self, args):
         if args.get("patient") is True:
-            bolus = self.pump.bolus_patient()
+            bolus = self.pump.boluses.patient_request()
         elif "prime_ul" in args:
-            bolus = self.pump.bolus_prime(core.whole(args, "prime_ul", 1, 5000),
+            bolus = self.pump.boluses.prime(core.whole(args, "prime_ul", 1, 5000),
                                           core.whole(args, "minutes", 1, 1440))
         else:
-            bolus = self.pump.bolus_clinician(
+            bolus = self.pump.boluses.clinician(
                 core.whole(args, "dose_ug", 1, lib.MAX_BOLUS_UG_PER_24H, "max_bolus_ug_per_24h"),
                 core.whole(args, "minutes", 1, 1440))
         status = self.status()

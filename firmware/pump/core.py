@@ -5,8 +5,9 @@ import struct
 from pump import alarms as al
 from pump import druglib as lib
 from pump import fsm
-from pump.errors import ArgError, LimitError, StateError
-from pump.therapy import CONTINUOUS, DAY_MS, FLEX, MINIMUM, MINUTE_MS, STOP, Bolus, Therapy
+from pump.boluses import Boluses
+from pump.errors import ArgError, LimitError
+from pump.therapy import CONTINUOUS, DAY_MS, FLEX, MINIMUM, STOP, Therapy
 from pump.therapy import dose_rate_nl_per_day
 
 # strokes, reservoir_nl, delivered_nl, credit, t_ms, bridge_remaining_nl, boots, clock_ms
@@ -59,8 +60,7 @@ class Pump:
         self.tubing_ul = lib.TUBING_UL
         self.catheter_ul = 0
         self.discrepancy_limit_permille = lib.DISCREPANCY_LIMIT_PERMILLE
-        self.patient = None  # [dose_ug, lockout_ms, max_per_day]
-        self.bolus_history = []  # [start_ms, dose_ug, kind] of the last 24 h
+        self.boluses = Boluses(self)
         self.reminder_ms = -1
         self._counters = bytearray(_COUNTERS_LEN)
         self._blob = b""
@@ -115,7 +115,7 @@ class Pump:
             "low_nl": self.low_threshold_nl, "empty_nl": self.empty_threshold_nl,
             "tubing_ul": self.tubing_ul, "catheter_ul": self.catheter_ul,
             "disc_permille": self.discrepancy_limit_permille,
-            "patient": self.patient, "boluses": self.bolus_history,
+            "patient": self.boluses.patient, "boluses": self.boluses.history,
             "reminder_ms": self.reminder_ms, "alarms": self.alarms.active,
         }
 
@@ -139,7 +139,7 @@ class Pump:
         self.low_threshold_nl, self.empty_threshold_nl = data["low_nl"], data["empty_nl"]
         self.tubing_ul, self.catheter_ul = data["tubing_ul"], data["catheter_ul"]
         self.discrepancy_limit_permille = data["disc_permille"]
-        self.patient, self.bolus_history = data["patient"], data["boluses"]
+        self.boluses.patient, self.boluses.history = data["patient"], data["boluses"]
         self.reminder_ms = data["reminder_ms"]
         now_ms = self.clock.now_ms()
         for code, since_ms in data["alarms"].items():
@@ -306,7 +306,7 @@ class Pump:
 
     # -- therapy changes (validated first: a refused request changes nothing) ------------------
 
-    def _check_rate(self, profile_max_nl_per_day, extra_nl_per_day=0):
+    def check_rate(self, profile_max_nl_per_day, extra_nl_per_day=0):
         total = profile_max_nl_per_day + extra_nl_per_day
         if total > lib.MAX_RATE_NL_PER_DAY:
             raise LimitError("max_rate_nl_per_day", "the rate would be %d nL/day, above the pump's %d"
@@ -317,7 +317,7 @@ class Pump:
             raise LimitError("max_daily_dose_ug", "%d µg/day is above the limit of %d µg/day"
                              % (dose_ug, lib.MAX_DAILY_DOSE_UG))
 
-    def _profile_max_rate(self, steps):
+    def profile_max_rate(self, steps):
         conc = self.therapy.flowing_concentration() or self.therapy.concentration_ug_per_ml
         return max(dose_rate_nl_per_day(d, conc) for _, d in steps) if steps and conc else 0
 
@@ -364,7 +364,7 @@ class Pump:
             if type(dose_ug) is not int or dose_ug <= 0:
                 raise ArgError("every step needs a daily dose above 0 µg/day")
             self._check_daily_dose(dose_ug)
-        self._check_rate(self._profile_max_rate(steps))
+        self.check_rate(self.profile_max_rate(steps))
 
     def program_minimum(self):
         self._apply_profile(MINIMUM, [])
@@ -377,78 +377,6 @@ class Pump:
         self._apply_profile(STOP, [])
         if cancelled:
             self.note("bolus_cancelled", {"kinds": cancelled})
-
-    def program_patient_bolus(self, dose_ug, lockout_min, max_per_day):
-        if dose_ug > lib.MAX_BOLUS_UG_PER_24H:
-            raise LimitError("max_bolus_ug_per_24h", "a %d µg patient bolus is above the %d µg per 24 h"
-                             % (dose_ug, lib.MAX_BOLUS_UG_PER_24H))
-        self.patient = [dose_ug, lockout_min * MINUTE_MS, max_per_day]
-        self.changed()
-        self.save()
-        self.note("patient_bolus_programmed", {"dose_ug": dose_ug, "lockout_min": lockout_min,
-                                               "max_per_day": max_per_day})
-
-    # -- boluses -------------------------------------------------------------------------------
-
-    def _recent_boluses(self, now_ms):
-        self.bolus_history = [b for b in self.bolus_history if b[0] > now_ms - DAY_MS]
-        return self.bolus_history
-
-    def _start_bolus(self, kind, volume_nl, duration_ms, dose_ug):
-        if self.state == fsm.ALARM:
-            raise StateError("no bolus while a critical alarm stops the pump")
-        now_ms = self.clock.now_ms()
-        if dose_ug:
-            given_ug = sum(b[1] for b in self._recent_boluses(now_ms))
-            if given_ug + dose_ug > lib.MAX_BOLUS_UG_PER_24H:
-                raise LimitError("max_bolus_ug_per_24h", "%d µg more would make %d µg of boluses in 24 h, "
-                                 "above the limit of %d" % (dose_ug, given_ug + dose_ug,
-                                                            lib.MAX_BOLUS_UG_PER_24H))
-        bolus = Bolus(kind, now_ms, duration_ms, volume_nl, dose_ug)
-        t = self.therapy
-        self._check_rate(self._profile_max_rate(t.steps) if t.mode in (CONTINUOUS, FLEX) else
-                         t.minimum_rate_nl_per_day if t.mode == MINIMUM else 0,
-                         bolus.rate_nl_per_day + sum(b.rate_nl_per_day for b in t.boluses))
-        self.machine.fire("bolus")
-        t.change(now_ms)
-        t.boluses.append(bolus)
-        self.bolus_history.append([now_ms, dose_ug, kind])
-        self.settle()
-        self.changed()
-        self.save()
-        self.note("bolus_start", {"kind": kind, "dose_ug": dose_ug, "volume_nl": volume_nl,
-                                  "minutes": duration_ms // MINUTE_MS})
-        return bolus
-
-    def _dose_volume_nl(self, dose_ug):
-        conc = self.therapy.flowing_concentration()
-        if conc <= 0:
-            raise StateError("no drug in the pump: refill first")
-        return dose_ug * 1000000 // conc
-
-    def bolus_clinician(self, dose_ug, minutes):
-        return self._start_bolus("clinician", self._dose_volume_nl(dose_ug), minutes * MINUTE_MS, dose_ug)
-
-    def bolus_prime(self, volume_ul, minutes):
-        return self._start_bolus("prime", volume_ul * 1000, minutes * MINUTE_MS, 0)
-
-    def bolus_patient(self):
-        if self.patient is None:
-            raise StateError("patient boluses are not programmed")
-        dose_ug, lockout_ms, max_per_day = self.patient
-        now_ms = self.clock.now_ms()
-        mine = [b for b in self._recent_boluses(now_ms) if b[2] == "patient"]
-        reason = None
-        if len(mine) >= max_per_day:
-            reason = ("patient_max_per_day", "%d patient boluses in 24 h already: the maximum" % len(mine))
-        elif mine and now_ms - mine[-1][0] < lockout_ms:
-            wait_min = -(-(lockout_ms - (now_ms - mine[-1][0])) // MINUTE_MS)
-            reason = ("patient_lockout", "locked out for another %d min" % wait_min)
-        if reason:
-            self.note("bolus_refused", {"kind": "patient", "reason": reason[0]})
-            raise LimitError(reason[0], reason[1])
-        return self._start_bolus("patient", self._dose_volume_nl(dose_ug),
-                                 lib.PATIENT_BOLUS_MINUTES * MINUTE_MS, dose_ug)
 
     # -- alarms --------------------------------------------------------------------------------
 
@@ -472,7 +400,7 @@ class Pump:
         t = self.therapy
         if t.mode in (CONTINUOUS, FLEX):
             every = list(t.steps) + [s for ds in t.week.values() for s in ds]
-            self._check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in every))
+            self.check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in every))
         now_ms = self.clock.now_ms()
         self.machine.fire("refill")
         t.change(now_ms)
