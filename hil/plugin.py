@@ -74,7 +74,8 @@ def pumpsim_image(tmp_path_factory, request):
     try:
         key = deploy.new_key()
         deploy.provision_key(info["port"], key)
-        deploy.deploy(info["port"], "emu")
+        # Built in the run's own folder: concurrent runs never share a build.
+        deploy.deploy(info["port"], "emu", build_dir=deploy.build("emu", out_dir=directory / "build"))
     finally:
         supervisor.stop(directory)
     shutil.rmtree(directory / "flash" / "data", ignore_errors=True)

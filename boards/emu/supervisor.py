@@ -37,6 +37,7 @@ _MSG = struct.Struct("<bq")
 _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 _OUT_LIMIT = 1 << 16
+_IN_LIMIT = 1 << 16
 _CAUSE_SOFT = 5
 _WAKES_PER_FEED = 3
 # A board that says nothing on its wires for this long while awake and time is wanted is hung
@@ -89,6 +90,7 @@ class Supervisor:
         self.port = os.ttyname(self.port_slave)
         self.out_buf = bytearray()
         self.sel.register(self.port_master, selectors.EVENT_READ, self._from_host)
+        self.port_events = selectors.EVENT_READ
         self.rig = RigServer(self)
         self.sel.register(self.rig.listener, selectors.EVENT_READ, self.rig.accept)
         self.board = None
@@ -117,6 +119,8 @@ class Supervisor:
         self.boots += 1
         self.board = Board(self.micropython, self.flash, mode, cause, self.uid)
         self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
+        self.board.master_events = selectors.EVENT_READ
+        self._port_events()
         self.sel.register(self.board.wire, selectors.EVENT_READ, self._from_wire)
         log.info("boot %d: mode=%s cause=%s pid=%d", self.boots, mode, cause, self.board.proc.pid)
 
@@ -169,8 +173,23 @@ class Supervisor:
                 # Nobody reads the port: keep the newest output, as a USB host that is not
                 # listening loses what the board printed.
                 del self.out_buf[: len(self.out_buf) - _OUT_LIMIT]
-            self.sel.modify(self.port_master, selectors.EVENT_READ | selectors.EVENT_WRITE,
-                            self._from_host)
+            self._port_events()
+
+    def _port_events(self):
+        """Read the host while the board keeps up (a USB device holds the host back when its
+        buffer is full: nothing the host sends is lost); write while output waits."""
+        board = self.board
+        events = selectors.EVENT_WRITE if self.out_buf else 0
+        if board is None or len(board.in_buf) < _IN_LIMIT:
+            events |= selectors.EVENT_READ
+        if events != self.port_events:
+            if self.port_events and events:
+                self.sel.modify(self.port_master, events, self._from_host)
+            elif events:
+                self.sel.register(self.port_master, events, self._from_host)
+            else:
+                self.sel.unregister(self.port_master)
+            self.port_events = events
 
     def _flush_host(self):
         try:
@@ -180,8 +199,7 @@ class Supervisor:
             return
         except OSError:
             self.out_buf.clear()
-        if not self.out_buf:
-            self.sel.modify(self.port_master, selectors.EVENT_READ, self._from_host)
+        self._port_events()
 
     def _from_host(self, mask):
         if mask & selectors.EVENT_WRITE:
@@ -206,14 +224,8 @@ class Supervisor:
                 board.fresh_raw = False
         if not board.attached and board.raw_repl and b"\x02" in data:
             board.raw_repl = False
-        try:
-            os.write(board.master, data)
-        except OSError:
-            return
-        if board.parked_until is not None:
-            self.wake(board)
-        else:
-            board.pending_input = True
+        board.in_buf += data
+        self._flush_board(board)
 
     def _read_board(self, read):
         """Bytes from the board; None when there are none yet, or when it is gone (then handled)."""
@@ -228,8 +240,32 @@ class Supervisor:
             return None
         return data
 
+    def _flush_board(self, board):
+        """Pass on what the host sent as fast as the board's input takes it, keeping the rest."""
+        try:
+            written = os.write(board.master, board.in_buf)
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            written = len(board.in_buf)  # the board is gone: its restart starts afresh
+        del board.in_buf[:written]
+        if written:
+            if board.parked_until is not None:
+                self.wake(board)
+            else:
+                board.pending_input = True
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if board.in_buf else 0)
+        if events != board.master_events:
+            self.sel.modify(board.master, events, self._from_board)
+            board.master_events = events
+        self._port_events()
+
     def _from_board(self, mask):
         board = self.board
+        if mask & selectors.EVENT_WRITE:
+            self._flush_board(board)
+            if not mask & selectors.EVENT_READ:
+                return
         data = self._read_board(lambda: os.read(board.master, 4096))
         if data is None:
             return

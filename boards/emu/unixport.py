@@ -72,6 +72,8 @@ class Board:
         self.fresh_raw = False
         self.enter_raw = mode == "raw"
         self.wire_buf = b""
+        self.in_buf = bytearray()  # from the host, not yet taken by the board's input
+        self.master_events = 0
         self.out_tail = b""
         self.hung = False
         self.last_msg_wall = time.monotonic()

@@ -5,12 +5,12 @@ import os
 from pump import alarms, core, link, sound, therapy
 from pump import druglib as lib
 from pump.errors import ArgError, AuthError, LockedError, PumpError, UnknownVerb
+from pump.jsonfx import Milli
 
 # After this many failed authentications in a row, programming is locked for a while: a key
 # cannot be guessed by trying, and a flood of bad frames cannot wear out the log.
 AUTH_FAILURES_TO_LOCK = 5
 AUTH_LOCK_MS = 10 * 60000
-from pump.jsonfx import Milli
 
 FW = "0.1.0"
 PROTO = 1
@@ -118,7 +118,8 @@ class App:
 
     def program(self, args):
         mode = args.get("mode")
-        handler = self.programs.get(mode)
+        # Checked first: a list or an object is unhashable and would end the main loop.
+        handler = self.programs.get(mode) if type(mode) is str else None
         if handler is None:
             raise ArgError("mode must be one of %s" % ", ".join(sorted(self.programs)))
         reply = handler(args) or {}
@@ -205,7 +206,7 @@ class App:
 
     def ack(self, args):
         code = args.get("code")
-        if code not in alarms.PRIORITY:
+        if type(code) is not str or code not in alarms.PRIORITY:
             raise ArgError("unknown alarm code %r" % code)
         self.pump.acknowledge(code)
         return {"alarms": self.pump.alarms.listing()}
@@ -308,6 +309,10 @@ class App:
                 timeout_ms = hw.max_sleep_ms  # wake to feed the watchdog
             if hw.link.wait(timeout_ms):
                 self.framer.feed(hw.link.read_available(), items)
+                if items:
+                    # Strokes that fell due during the wait come first: a reply's counts are
+                    # those of its clock_ms, and what was due under the old programme stays due.
+                    pump.run_due(hw.clock.now_ms())
                 for item in items:
                     hw.link.write(self.handle(item))
                 del items[:]
@@ -316,12 +321,15 @@ class App:
 
 def run(hw):
     """Run the pump until a maintenance request hands the line to the REPL."""
-    app = App(hw)
-    app.pump.boot(hw.reset_cause)
+    # Ctrl-C is data from the first moment: a 0x03 on the line during boot must not stop the pump.
     hw.link.start()
     try:
+        app = App(hw)
+        app.pump.boot(hw.reset_cause)
         app.loop()
     finally:
         hw.link.stop()
-        hw.watchdog.keep_fed(hw.wdt_ms // 2)
+    # Only an orderly maintenance exit keeps the watchdog fed in the REPL. A crash leaves it
+    # unfed, so the board resets and therapy resumes instead of stopping silently.
+    hw.watchdog.keep_fed(hw.wdt_ms // 2)
     return app

@@ -73,8 +73,8 @@ class Boluses:
         pump.check_rate(pump.profile_max_rate(t.steps) if t.mode in (CONTINUOUS, FLEX) else
                         t.minimum_rate_nl_per_day if t.mode == MINIMUM else 0,
                         bolus.rate_nl_per_day + sum(b.rate_nl_per_day for b in t.boluses))
+        pump.advance(now_ms)
         pump.machine.fire("bolus")
-        t.change(now_ms)
         t.boluses.append(bolus)
         self.history.append([now_ms, dose_ug, kind])
         pump.settle()

@@ -89,6 +89,15 @@ class Pump:
         elif self.state == fsm.INFUSING and not self.can_infuse():
             self.machine.fire("stop")
 
+    def advance(self, now_ms):
+        """Bring the therapy's clock to now_ms. Only an infusing pump owes volume: time spent
+        stopped or in a critical alarm is never owed, or leaving that state would deliver it at
+        once, an unprogrammed bolus."""
+        if self.state == fsm.INFUSING:
+            self.therapy.accrue(now_ms)
+        else:
+            self.therapy.skip(now_ms)
+
     def check_alarms(self, now_ms):
         """Raise or clear the alarms the calculated volume and the calendar call for; log each."""
         before = len(self.alarms.events)
@@ -236,8 +245,7 @@ class Pump:
                 break
             self.stroke(due_ms)
             made += 1
-        if self.state == fsm.INFUSING:
-            self.therapy.accrue(now_ms)
+        self.advance(now_ms)
         for bolus in self.therapy.drop_finished_boluses(now_ms):
             self.note("bolus_end", {"kind": bolus.kind})
             self.changed()
@@ -333,9 +341,9 @@ class Pump:
     def _apply_profile(self, mode, steps, week=None):
         now_ms = self.clock.now_ms()
         old = self._describe()
+        self.advance(now_ms)  # under the old programme, in the old state
         self.machine.fire("stop" if mode == STOP else "program")
         t = self.therapy
-        t.change(now_ms)
         t.mode, t.steps, t.week = mode, steps, week or {}
         self.settle()
         self.changed()
@@ -372,7 +380,7 @@ class Pump:
     def program_stop(self):
         """Stop means stop: the profile and any bolus still running."""
         cancelled = [b.kind for b in self.therapy.boluses]
-        self.therapy.change(self.clock.now_ms())
+        self.advance(self.clock.now_ms())
         self.therapy.boluses = []
         self._apply_profile(STOP, [])
         if cancelled:
@@ -402,8 +410,8 @@ class Pump:
             every = list(t.steps) + [s for ds in t.week.values() for s in ds]
             self.check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in every))
         now_ms = self.clock.now_ms()
+        self.advance(now_ms)
         self.machine.fire("refill")
-        t.change(now_ms)
         result = {"calculated_ul": self.reservoir_nl // 1000}
         if withdrawn_ul is not None:
             calc_nl = self.reservoir_nl

@@ -17,7 +17,9 @@ except ImportError:
         return x
 
 _PULSE_US = const(20)
+_READ_BYTES = const(512)
 _KEY_FILE = "pump.key"
+_DATA_DIR = "data"  # relative to the flash root, the working directory at power-up
 _CAUSES = {
     getattr(machine, "PWRON_RESET", 1): "power-on",
     getattr(machine, "HARD_RESET", 2): "hard",
@@ -95,6 +97,8 @@ class SerialLink:
         self._out = sys.stdout.buffer
         self._poll = select.poll()
         self._poll.register(sys.stdin, select.POLLIN)
+        self._buf = bytearray(_READ_BYTES)
+        self._byte = bytearray(1)
 
     def start(self):
         micropython.kbd_intr(-1)
@@ -107,14 +111,18 @@ class SerialLink:
         return bool(self._poll.poll(timeout_ms))
 
     def read_available(self):
-        data = bytearray()
+        """What has arrived, at most one buffer's worth: a host that never stops sending must not
+        run the board out of memory, and the rest is read on the next turn of the loop."""
+        n = 0
+        buf = self._buf
         # After POLLIN only a one-byte read is sure not to block.
-        while self._poll.poll(0):
-            byte = self._in.read(1)
-            if not byte:
+        while n < _READ_BYTES and self._poll.poll(0):
+            got = self._in.readinto(self._byte)
+            if not got:
                 break
-            data += byte
-        return data
+            buf[n] = self._byte[0]
+            n += 1
+        return memoryview(buf)[:n]
 
     def write(self, data):
         self._out.write(data)
@@ -147,7 +155,8 @@ class Hardware:
         self.wdt_ms = cfg.WDT_MS
         self.max_sleep_ms = cfg.MAX_SLEEP_MS
         self.link = SerialLink()
-        self.store = Store("data")
-        self.log = EventLog("data")
+        self.data_dir = _DATA_DIR
+        self.store = Store(self.data_dir)
+        self.log = EventLog(self.data_dir)
         self.key = _read_key()
         self.reset_cause = _CAUSES.get(machine.reset_cause(), "unknown")

@@ -17,6 +17,7 @@ _NL = const(10)
 _CR = const(13)
 _START = const(62)  # ">"
 _MAC_HEX = const(64)
+_SEQ_MAX = 4294967295  # not const(): beyond a 32-bit board's small ints
 
 
 def crc_hex(data):
@@ -74,6 +75,8 @@ def parse(line):
     if len(parts) < 3 or not parts[0].isdigit() or not parts[1]:
         raise FrameError("expected '>seq verb payload'")
     seq = int(parts[0])
+    if seq > _SEQ_MAX:
+        raise FrameError("seq above %d" % _SEQ_MAX)
     rest = parts[2]
     mac = None
     signed = body

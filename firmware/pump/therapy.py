@@ -146,6 +146,10 @@ class Therapy:
             t = end
         self.t_ms = max(self.t_ms, until_ms)
 
+    def skip(self, until_ms):
+        """Move on to until_ms owing nothing for the time between."""
+        self.t_ms = max(self.t_ms, until_ms)
+
     def next_stroke_ms(self):
         """When the next stroke is due, or None when none is due within the horizon."""
         need = self.stroke_nl * DAY_MS - self.credit
