@@ -46,7 +46,7 @@ def _steps_of_day(steps, week, day):
     return (week or {}).get(day % 7, steps)
 
 
-def _dose_at(steps, week, t_ms):
+def dose_at(steps, week, t_ms):
     day, minute = t_ms // DAY_MS, (t_ms % DAY_MS) // MINUTE_MS
     today = [d for m, d in _steps_of_day(steps, week, day) if m <= minute]
     # before the day's first step, the previous day's last step runs on
@@ -62,7 +62,7 @@ def daily_profile_volume_nl(steps, concentration_ug_per_ml, start_ms, end_ms, we
         day_ms = t - t % DAY_MS
         edges = [day_ms + m * MINUTE_MS for m, _ in _steps_of_day(steps, week, t // DAY_MS)]
         segment_end = min([e for e in edges if e > t] + [day_ms + DAY_MS, end_ms])
-        total += continuous_volume_nl(_dose_at(steps, week, t), concentration_ug_per_ml, segment_end - t)
+        total += continuous_volume_nl(dose_at(steps, week, t), concentration_ug_per_ml, segment_end - t)
         t = segment_end
     return total
 
