@@ -110,7 +110,7 @@ class _States:
 def new_machine(pump):
     states = _States(pump)
     # No automatic to_<state>(): a pump must make forbidden transitions impossible.
-    Machine(model=states, states=list(STATES), transitions=TRANSITIONS, initial="boot",
+    states.machine = Machine(model=states, states=list(STATES), transitions=TRANSITIONS, initial="boot",
             auto_transitions=False, ignore_invalid_triggers=False)
     return states
 
