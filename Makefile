@@ -6,7 +6,7 @@ BOARD ?= emu
 PORT ?=
 RUN_DIR ?= run/demo
 
-.PHONY: run test bench flash build clean
+.PHONY: run test bench soak flash build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -31,3 +31,7 @@ flash: $(BIN)/.installed
 
 clean:
 	rm -rf build run
+
+# Years of clinic life against the reference model (hil/model.py); figures into docs/benchmarks.md.
+soak: $(BIN)/.installed
+	$(BIN)/python -m pumpsim.hil.soak --write docs/benchmarks.md

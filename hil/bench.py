@@ -21,6 +21,7 @@ from pumpsim import deploy
 from pumpsim.boards.emu import supervisor
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import DAY_MS, Rig
+from pumpsim.hil.soak import SECTION as SOAK_SECTION
 
 
 def machine_description():
@@ -119,7 +120,12 @@ def main(argv=None):
     machine = machine_description()
     print(json.dumps({"result": result, "machine": machine}, indent=2))
     if args.write:
-        Path(args.write).write_text(render(result, machine))
+        path = Path(args.write)
+        text = render(result, machine)
+        old = path.read_text() if path.exists() else ""
+        if SOAK_SECTION in old:  # `make soak` owns that section: keep it
+            text = text.rstrip("\n") + "\n\n" + old[old.index(SOAK_SECTION):]
+        path.write_text(text)
     return 0
 
 

@@ -7,6 +7,7 @@ with the `pumpsim` CLI on a fresh virtual board, it reproduces the case.
 """
 
 import secrets
+import time
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,9 @@ THERAPY_FIELDS = ("state", "mode", "reservoir_nl", "delivered_nl", "daily_dose_u
                   "steps", "boluses", "patient_bolus", "low_reservoir_ul", "empty_reservoir_ul",
                   "tubing_ul", "catheter_ul", "refill_reminder_s")
 DAY_S = 86_400
+# Kept clear of the thresholds (2.85, 2.75, 2.70 V) by more than weeks of drain: fresh, good, ERI,
+# low-battery reset, EOS.
+BATTERY_LEVELS_MV = (3200, 2950, 2800, 2740, 2600)
 
 
 class Divergence(AssertionError):
@@ -88,6 +92,7 @@ class Driver:
         self.fill_nl = 1_000_000
         self.rig_at_fill_nl = measure["delivered_nl"]
         self.steps = 0
+        self.frames = 0
         self.check()
 
     # -- recording ---------------------------------------------------------------------------
@@ -299,6 +304,51 @@ class Driver:
         if target == "both":
             self.fill_nl = None
         self.check()
+
+    def fuzz(self, frames, rng):
+        """Fuzzed and mutated frames at the running board: errors answered, nothing changed."""
+        import serial
+
+        from pumpsim.hil.fuzz import fuzzed_line
+
+        self.transcript.append("# %d fuzzed frames (pumpsim.hil.fuzz) on the pump's port" % frames)
+        before = self.client.status()
+        boots = self.rig.measure()["boots"]
+        line = serial.serial_for_url(self.board.port, timeout=0.01)
+        replies, sent = b"", 0
+        try:
+            while sent < frames:
+                batch = b"".join(fuzzed_line(rng) for _ in range(min(50, frames - sent)))
+                sent += min(50, frames - sent)
+                line.write(batch)
+                replies += line.read(1 << 20)
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                chunk = line.read(1 << 20)
+                replies += chunk
+                if not chunk and replies.count(b"\n") >= sent * 0.9:
+                    break
+        finally:
+            line.close()
+        self.client._port.reset_input_buffer()  # replies to the fuzzer are not the client's
+        self.frames += frames
+        answers = [r for r in replies.split(b"\n") if r.startswith(b"<")]
+        if len(answers) < frames * 0.9 or any(b" err " not in a and b" ok " not in a for a in answers):
+            self.diverge("fuzzed frames", "an answer to each", "%d answers to %d" % (len(answers), frames))
+        if [a for a in answers if b" ok " in a and b'"state"' not in a]:
+            self.diverge("fuzzed frames", "only status answered ok", "another verb answered ok")
+        if self.rig.measure()["boots"] != boots:
+            self.diverge("fuzzed frames", "no reset", "the board reset")
+        after = self.client.status()
+        changed = {k: (before.get(k), after.get(k)) for k in THERAPY_FIELDS if before.get(k) != after.get(k)}
+        if changed:
+            self.diverge("fuzzed frames", "nothing changed", changed)
+        # Random MACs failed authentication: programming is locked for up to 10 minutes. Wait it
+        # out, then one good request ends the run of failures.
+        self.model.locked_until_ms = self.model.t_ms + 10 * 60_000
+        self.advance(10 * 60_000 + 1000)
+        self.model.locked_until_ms, self.model.auth_in_a_row = 0, 0
+        self.config(tubing_ul=self.model.settings["tubing_ul"])
 
     # -- the invariants -----------------------------------------------------------------------
 

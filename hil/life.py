@@ -10,11 +10,10 @@ from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
 
-from pumpsim.hil.drive import Board, Driver
+from pumpsim.hil.drive import BATTERY_LEVELS_MV, Board, Driver
 from pumpsim.hil.model import PRIORITY
 
 MINUTE_MS, DAY_MS = 60_000, 86_400_000
-BATTERY_LEVELS_MV = (3200, 2950, 2800, 2740, 2600)  # fresh, good, ERI, low-battery reset, EOS
 CONCENTRATIONS = (500, 1000, 2000, 2000, 50)
 
 

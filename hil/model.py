@@ -417,6 +417,8 @@ class PumpModel:
             raise Refusal("E_LIMIT", "reservoir_capacity_ul")
         if concentration not in CONCENTRATIONS_UG_PER_ML:
             raise Refusal("E_LIMIT", "allowed_concentrations")
+        if withdrawn_ul is not None and not 0 <= withdrawn_ul <= RESERVOIR_CAPACITY_UL:
+            raise Refusal("E_ARG")  # more than the reservoir holds cannot have come out of it
         changes = self.filled and self.concentration and concentration != self.concentration
         if changes and self.settings["catheter_ul"] is None and "catheter_unset" in self.contract:
             raise Refusal("E_LIMIT", "catheter_ul")
