@@ -149,6 +149,9 @@ class PumpModel:
         self.auth_in_a_row = 0
         self.locked_until_ms = 0
         self.power_cuts = 0
+        # Records written since the last request changed the settings: while under two, the older
+        # copy still holds the settings before that change.
+        self.records_since_change = 0
         self._forget()
         self._boot()
 
@@ -328,6 +331,7 @@ class PumpModel:
         self.delivered_nl += volume
         self.reservoir_nl -= volume
         self.bridge_nl = max(0, self.bridge_nl - volume)
+        self.records_since_change += n
         self.check_reservoir()
         self.settle()
 
@@ -600,6 +604,8 @@ class PumpModel:
         if low is not None and "projections" in self.contract:
             reminder = min(reminder, low - self.settings["reminder_lead_days"] * DAY_MS)
         self.reminder_ms = reminder
+        if reminder <= self.t_ms:
+            self.raise_("REFILL_REMINDER")  # already due: it sounds at once
 
     # -- power ----------------------------------------------------------------------------------
 
@@ -628,6 +634,7 @@ class PumpModel:
 
     def _boot(self):
         self.boot_ms = self.t_ms
+        self.records_since_change += 1
         self.fsm.booted()
         self.read_battery()
         if self.battery_uv() <= self.reset_uv and self.mode in ("continuous", "flex"):
