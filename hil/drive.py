@@ -145,14 +145,17 @@ class Driver:
             reply, expected = done
             self.fill_nl = volume_ul * 1000
             self.rig_at_fill_nl = self.rig.measure()["delivered_nl"]
-            if "flagged" in expected and "flagged" in reply:
-                # Within a stroke of the limit the pump's own count decides: no verdict there.
-                margin = self.stroke_nl * 100 / max(1, float(expected["calculated_nl"]))
-                if abs(abs(float(expected["discrepancy_pct"])) * 10 - self.model.settings[
-                        "discrepancy_limit_permille"]) > margin * 10 and reply["flagged"] != expected["flagged"]:
-                    self.diverge(line, "flagged %s (%.2f %%)" % (expected["flagged"], expected["discrepancy_pct"]),
-                                 "flagged %s (%s %%)" % (reply["flagged"], reply.get("discrepancy_pct")))
+            if "flagged" in expected and reply.get("flagged") != expected["flagged"] and \
+                    not self._near_the_limit(expected):
+                self.diverge(line, "flagged %s (%.2f %%)" % (expected["flagged"], expected["discrepancy_pct"]),
+                             "flagged %s (%s %%)" % (reply.get("flagged"), reply.get("discrepancy_pct")))
         self.check()
+
+    def _near_the_limit(self, expected):
+        """Within a stroke of the discrepancy limit the pump's own count decides: no verdict."""
+        stroke_pct = self.stroke_nl * 100 / max(1, expected["calculated_nl"])
+        limit_pct = self.model.settings["discrepancy_limit_permille"] / 10
+        return abs(abs(expected["discrepancy_pct"]) - limit_pct) <= stroke_pct
 
     def program(self, mode, daily_dose_ug=None, steps=None, confirm=True):
         args = {"mode": mode}
@@ -401,8 +404,8 @@ class Driver:
         seen = status["refill_reminder_s"]
         if seen is None or abs(seen - m.reminder_ms / 1000) > DAY_S / 10:
             self.diverge("refill reminder", m.reminder_ms // 1000, seen)
-        if "REFILL_REMINDER" not in m.alarms:
-            m.reminder_ms = seen * 1000 + (m.reminder_ms % 1000 if abs(seen * 1000 - m.reminder_ms) < 1000 else 0)
+        if "REFILL_REMINDER" not in m.alarms and abs(seen * 1000 - m.reminder_ms) >= 1000:
+            m.reminder_ms = seen * 1000
         for key, threshold in (("projected_low_reservoir_s", "low_reservoir_ul"),
                                ("projected_empty_s", "empty_reservoir_ul")):
             want = m.projection_ms(m.settings[threshold])
