@@ -12,6 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pumpsim import frames
 from pumpsim.client import PumpClient
 from pumpsim.errors import Refused
 from pumpsim.hil.model import PumpModel, Refusal
@@ -25,6 +26,7 @@ THERAPY_FIELDS = ("state", "mode", "reservoir_nl", "delivered_nl", "daily_dose_u
                   "tubing_ul", "catheter_ul", "refill_reminder_s")
 DAY_S = 86_400
 START_MS = 30 * 86_400_000
+_MARKER_SEQ = 4_294_967_295  # the fuzzer draws seqs below it
 # Kept clear of the thresholds (2.85, 2.75, 2.70 V) by more than weeks of drain: fresh, good, ERI,
 # low-battery reset, EOS.
 BATTERY_LEVELS_MV = (3200, 2950, 2800, 2740, 2600)
@@ -99,6 +101,7 @@ class Driver:
         self.rig_at_fill_nl = measure["delivered_nl"]
         self.steps = 0
         self.frames = 0
+        self.divergence = None
         self.check()
 
     # -- recording ---------------------------------------------------------------------------
@@ -129,7 +132,8 @@ class Driver:
         return reply, expected
 
     def diverge(self, what, expected, seen):
-        raise Divergence(what, expected, seen, self.transcript)
+        self.divergence = Divergence(what, expected, seen, self.transcript)
+        raise self.divergence
 
     # -- therapy -----------------------------------------------------------------------------
 
@@ -321,36 +325,37 @@ class Driver:
             self.fill_nl = None
         self.check()
 
-    def fuzz(self, frames, rng):
+    def fuzz(self, count, rng):
         """Fuzzed and mutated frames at the running board: errors answered, nothing changed."""
         import serial
 
         from pumpsim.hil.fuzz import fuzzed_line
 
-        self.transcript.append("# %d fuzzed frames (pumpsim.hil.fuzz) on the pump's port" % frames)
+        self.transcript.append("# %d fuzzed frames (pumpsim.hil.fuzz) on the pump's port" % count)
         before = self.client.status()
         boots = self.rig.measure()["boots"]
         line = serial.serial_for_url(self.board.port, timeout=0.01)
         replies, sent = b"", 0
         try:
-            while sent < frames:
-                batch = b"".join(fuzzed_line(rng) for _ in range(min(50, frames - sent)))
-                sent += min(50, frames - sent)
+            while sent < count:
+                batch = b"".join(fuzzed_line(rng) for _ in range(min(50, count - sent)))
+                sent += min(50, count - sent)
                 line.write(batch)
                 replies += line.read(1 << 20)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                chunk = line.read(1 << 20)
-                replies += chunk
-                if not chunk and replies.count(b"\n") >= sent * 0.9:
-                    break
+            # A status request of a seq the fuzzer never sends marks the end: every reply to
+            # the fuzz comes before its own, and none is left for the client to take as its answer.
+            marker = b"<%d ok " % _MARKER_SEQ
+            line.write(frames.request(_MARKER_SEQ, "status", {}))
+            deadline = time.monotonic() + 30
+            while marker not in replies and time.monotonic() < deadline:
+                replies += line.read(1 << 20)
         finally:
             line.close()
-        self.client._port.reset_input_buffer()  # replies to the fuzzer are not the client's
-        self.frames += frames
-        answers = [r for r in replies.split(b"\n") if r.startswith(b"<")]
-        if len(answers) < frames * 0.9 or any(b" err " not in a and b" ok " not in a for a in answers):
-            self.diverge("fuzzed frames", "an answer to each", "%d answers to %d" % (len(answers), frames))
+        self.client._port.reset_input_buffer()
+        self.frames += count
+        answers = [r for r in replies.split(b"\n") if r.startswith(b"<") and b"<%d " % _MARKER_SEQ not in r]
+        if len(answers) < count * 0.9 or any(b" err " not in a and b" ok " not in a for a in answers):
+            self.diverge("fuzzed frames", "an answer to each", "%d answers to %d" % (len(answers), count))
         if [a for a in answers if b" ok " in a and b'"state"' not in a]:
             self.diverge("fuzzed frames", "only status answered ok", "another verb answered ok")
         if self.rig.measure()["boots"] != boots:

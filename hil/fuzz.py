@@ -9,7 +9,7 @@ PAYLOADS = ['{}', '{"mode":"continuous","daily_dose_ug":900}', '{"mode":"stop"}'
 
 
 def fuzzed_line(rng):
-    body = (">%d %s %s" % (rng.randrange(2**32), rng.choice(VERBS), rng.choice(PAYLOADS))).encode()
+    body = (">%d %s %s" % (rng.randrange(2**32 - 1), rng.choice(VERBS), rng.choice(PAYLOADS))).encode()
     if rng.random() < 0.5:
         body += b" #" + b"%064x" % rng.getrandbits(256)
     line = bytearray(body + b"*%08x" % zlib.crc32(body))

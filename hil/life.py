@@ -6,6 +6,8 @@ to a virtual board and to the reference model at once; the invariants are checke
 failure prints as `pumpsim` commands.
 """
 
+import sys
+
 from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule
@@ -26,6 +28,7 @@ def flex_steps():
 
 class PumpLife(RuleBasedStateMachine):
     image = None  # (flash folder, key) of a deployed board: set before a run
+    first_divergence = None
     longest_ms = 21 * DAY_MS
 
     def __init__(self):
@@ -35,6 +38,10 @@ class PumpLife(RuleBasedStateMachine):
 
     def teardown(self):
         note("\n".join(self.driver.transcript))
+        if self.driver.divergence is not None and not PumpLife.first_divergence:
+            # Printed at once: should shrinking run out of time, the unshrunk case still shows.
+            PumpLife.first_divergence = str(self.driver.divergence)
+            print("first divergence, before shrinking:\n" + PumpLife.first_divergence, file=sys.stderr)
         self.board.close()
 
     @property

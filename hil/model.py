@@ -174,7 +174,6 @@ class PumpModel:
         self.refill_ms = None
         self.reminder_days = REFILL_REMINDER_DAYS
         self.reminder_ms = None
-        self.fill_delivered_nl = 0  # the model's delivered count at the last refill
 
     # -- state ------------------------------------------------------------------------------
 
@@ -444,7 +443,6 @@ class PumpModel:
         self.reservoir_nl = Fraction(volume_ul * 1000)
         self.known_reservoir = True
         self.dont_care, self.may_appear = set(), set()
-        self.fill_delivered_nl = self.delivered_nl
         self.filled = True
         self.refill_ms = self.t_ms
         self.reminder_days = REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
@@ -664,7 +662,3 @@ class PumpModel:
 
     def expected_codes(self):
         return set(self.alarms)
-
-    def reservoir_expected_nl(self):
-        """The pump's calculated reservoir: the fill minus what went out since."""
-        return self.reservoir_nl

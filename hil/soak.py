@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from pumpsim.errors import PumpsimError
 from pumpsim.hil.drive import BATTERY_LEVELS_MV, Board, Divergence, Driver, make_image
 
 DAY_MS = 86_400_000
@@ -148,7 +149,10 @@ def run(years, cuts, frames, seed, micropython=None, log=print):
                             (done_ms + driver.model.t_ms) / DAY_MS, totals["steps"] + driver.steps,
                             totals["power_cuts"] + driver.model.power_cuts, totals["frames"] + driver.frames,
                             totals["divergences"]))
-                except Divergence as divergence:
+                except (Divergence, PumpsimError) as divergence:
+                    if not isinstance(divergence, Divergence):  # the link or the rig failed
+                        divergence = Divergence("harness: %s" % type(divergence).__name__, "an answer",
+                                                divergence, driver.transcript)
                     totals["divergences"] += 1
                     found.append(divergence)
                     log("DIVERGENCE: %s: expected %s, seen %s" % (divergence.what, divergence.expected,

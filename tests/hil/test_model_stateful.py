@@ -14,6 +14,7 @@ BUDGET = settings(max_examples=4, stateful_step_count=20, deadline=None, derando
                   suppress_health_check=list(HealthCheck))
 
 
+@pytest.mark.timeout(600)  # a failure's shrinking replays many lives
 def test_the_board_lives_as_the_model_says(pumpsim_image, request):
     if request.config.getoption("pumpsim_port"):
         pytest.skip("the model drives virtual boards: it cuts their power and corrupts their flash")
