@@ -550,9 +550,11 @@ class PumpModel:
         if merged["empty_reservoir_ul"] >= merged["low_reservoir_ul"]:
             raise Refusal("E_ARG")
         self.settings = merged
+        # The reminder follows the programme as it ran when the setting changed, before a
+        # threshold moved past the reservoir stops the pump (the contract leaves the order open).
+        self.recompute_reminder()
         self.check_reservoir()
         self.settle()
-        self.recompute_reminder()
 
     def ack(self, code):
         self.authenticate()
@@ -642,6 +644,7 @@ class PumpModel:
             self.mode, self.steps, self.boluses = "minimum-rate", [], []
             if "therapy_alarms" in self.contract:
                 self.raise_("LOW_BATTERY_RESET")
+            self.recompute_reminder()  # a programme change, made by the pump itself
         if "MOTOR_STALL" in self.alarms:
             self.next_retry_ms = self.t_ms + STALL_RETRY_MS
         self.check_reservoir()
