@@ -144,7 +144,7 @@ class PumpModel:
         self.owed = Fraction(0)  # volume owed since the last stroke, nL
         self.stall = "off"
         self.battery = [fresh_mv * 1000, 0, 0]  # µV, at ms, at stroke count (the rig's model)
-        self.boot_ms = 0
+        self.boot_ms = self.last_reading_ms = 0
         self.next_retry_ms = None
         self.auth_in_a_row = 0
         self.locked_until_ms = 0
@@ -279,8 +279,8 @@ class PumpModel:
 
     def _on_timers(self):
         t = self.t_ms
-        if t > self.boot_ms and (t - self.boot_ms) % BATTERY_CHECK_MS == 0:
-            self.read_battery()
+        if t > self.last_reading_ms and (t - self.boot_ms) % BATTERY_CHECK_MS == 0:
+            self.read_battery()  # once: a request at that moment came after the reading
         if self.next_retry_ms is not None and self.next_retry_ms <= t:
             self._retry_motor()
         if self.reminder_ms is not None and self.reminder_ms <= t:
@@ -373,6 +373,7 @@ class PumpModel:
         self.battery = [millivolts * 1000, self.t_ms, self.delivered_nl // self.stroke_nl]
 
     def read_battery(self):
+        self.last_reading_ms = self.t_ms
         uv = self.battery_uv()
         self.set_alarm("BATTERY_ERI", uv <= self.eri_uv)
         self.set_alarm("BATTERY_EOS", uv <= self.eos_uv)
@@ -576,12 +577,11 @@ class PumpModel:
         if left <= 0:
             return self.t_ms
         t, bridge = self.t_ms, Fraction(self.bridge_nl)
-        while t < self.t_ms + 5 * 365 * DAY_MS:
-            conc = self.bridge_concentration if bridge > 0 else self.concentration
-            r = Fraction(self.profile_rate(t, conc), DAY_MS)
-            if self.patient:
-                dose, _, most = self.patient
-                r += Fraction(dose * most * 1_000_000, conc * DAY_MS)
+        while t < self.t_ms + 50 * 365 * DAY_MS:
+            if bridge <= 0 and self.mode != "flex":
+                r = self._projected_rate(t, self.concentration)
+                return int(t + left / r) if r > 0 else None  # the same rate every day
+            r = self._projected_rate(t, self.bridge_concentration if bridge > 0 else self.concentration)
             end = t - t % DAY_MS + DAY_MS
             if self.mode == "flex":
                 end = min([end] + [t - t % DAY_MS + m * MINUTE_MS for m, _ in self.steps
@@ -597,6 +597,14 @@ class PumpModel:
             if left <= 0:
                 return int(t)
         return None
+
+    def _projected_rate(self, t_ms, conc):
+        """nL per ms the projection counts at t_ms: the programme and the patient's maximum."""
+        r = Fraction(self.profile_rate(t_ms, conc), DAY_MS)
+        if self.patient:
+            dose, _, most = self.patient
+            r += Fraction(dose * most * 1_000_000, conc * DAY_MS)
+        return r
 
     def recompute_reminder(self):
         if self.refill_ms is None:
