@@ -215,7 +215,8 @@ def test_a_copy_corrupted_before_boot_is_repaired_at_boot(infusing, programme):
     lost = owed - rig["pulses"]
     assert lost in ((0, 1) if programme["moment"] == "mid-write" else (0,)), \
         "rig %d strokes, programmed %d" % (rig["pulses"], owed)
-    assert abs(bench.client().status()["delivered_nl"] - rig["delivered_nl"]) <= rig["stroke_nl"]
+    # And the firmware's count errs on the safe side: at most one stroke more than the rig, never less.
+    assert 0 <= bench.client().status()["delivered_nl"] - rig["delivered_nl"] <= rig["stroke_nl"]
 
 
 def test_no_good_copy_is_a_critical_memory_error(infusing):
