@@ -106,8 +106,9 @@ def test_a_flex_step_of_2000_ug_a_day_is_delivered_and_2001_refused(filled):
 def test_boluses_add_up_to_exactly_100_ug_in_24_hours_and_not_one_more(infusing):
     bench, client, t0 = infusing
     client.bolus(dose_ug=60, minutes=10)
-    refused(lambda: client.bolus(dose_ug=41, minutes=10), "max_bolus_ug_per_24h")  # 101 µg
-    client.bolus(dose_ug=40, minutes=10)  # exactly 100 µg
+    rest = MAX_BOLUS_UG_PER_24H - 60
+    refused(lambda: client.bolus(dose_ug=rest + 1, minutes=10), "max_bolus_ug_per_24h")  # 101 µg
+    client.bolus(dose_ug=rest, minutes=10)  # exactly 100 µg
     refused(lambda: client.bolus(dose_ug=1, minutes=10), "max_bolus_ug_per_24h")
     bench.advance_ms(HOUR_MS)
     # 100 µg of boluses at 2000 µg/mL is 50 µL, on top of an hour of the profile: the refused
@@ -118,14 +119,15 @@ def test_boluses_add_up_to_exactly_100_ug_in_24_hours_and_not_one_more(infusing)
 def test_the_24_hour_window_counts_a_bolus_of_23h59_ago_and_not_one_of_24h01_ago(infusing):
     bench, client, t0 = infusing
     client.bolus(dose_ug=60, minutes=10)
+    over = MAX_BOLUS_UG_PER_24H - 60 + 1  # with the 60 µg still in the window, 101 µg
     bench.advance_ms(24 * HOUR_MS - MIN_MS)
-    refused(lambda: client.bolus(dose_ug=41, minutes=10), "max_bolus_ug_per_24h")
+    refused(lambda: client.bolus(dose_ug=over, minutes=10), "max_bolus_ug_per_24h")
     bench.advance_ms(2 * MIN_MS)
-    client.bolus(dose_ug=41, minutes=10)
+    client.bolus(dose_ug=over, minutes=10)
     bench.advance_ms(HOUR_MS)
     elapsed_ms = now_ms(bench) - t0
     check_delivered(delivered_nl(bench), continuous_volume_nl(500, CONC, elapsed_ms)
-                    + continuous_volume_nl(60 + 41, CONC, DAY_MS), 500)
+                    + continuous_volume_nl(60 + over, CONC, DAY_MS), 500)
 
 
 # -- patient boluses -------------------------------------------------------------------------------
