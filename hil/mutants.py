@@ -84,11 +84,15 @@ def tracked_files(root):
 # -- checks that need no test run ----------------------------------------------------------------
 
 def _test_exists(root, node_id):
+    """The node id's file defines its function; a parameter id, if any, is written in the file."""
     path, _, name = node_id.partition("::")
-    function = name.split("[", 1)[0]
+    function, _, param = name.partition("[")
     source = root / path
-    return bool(function) and source.is_file() and re.search(r"^def %s\(" % re.escape(function),
-                                                             source.read_text(), re.M) is not None
+    if not (function and source.is_file()):
+        return False
+    text = source.read_text()
+    return (re.search(r"^def %s\(" % re.escape(function), text, re.M) is not None
+            and (not param or param.rstrip("]") in text))
 
 
 def _bare(node_id):
@@ -186,13 +190,13 @@ def _stop_boards(basetemp):
             pass
 
 
-def run_tests(root, files, tests, mutant=None, timeout_s=600):
-    """(outcome, seconds, output tail) of the tests in a fresh copy of the tree, mutated or not."""
+def run_tests(snapshot, tests, mutant=None, timeout_s=600):
+    """(outcome, seconds, output tail) of the tests in a fresh copy of the snapshot, mutated or not."""
     start = time.monotonic()
     work = Path(tempfile.mkdtemp(prefix="pumpsim-mutant-"))
     try:
         copy, shadow, basetemp = work / "tree", work / "shadow", work / "pytest"
-        _copy_tree(root, files, copy)
+        shutil.copytree(snapshot, copy, symlinks=True)
         if mutant is not None:
             path = copy / mutant["file"]
             path.write_text(mutate(path.read_text(), mutant))
@@ -293,14 +297,22 @@ def main(argv=None):
                 print("%s: %s" % (key or "list", text))
         print("mutation gate: FAILED: fix the list (%s) first" % LIST)
         return 1
-    files = tracked_files(root)
+    # One snapshot of the tracked tree: edits made while the gate runs do not leak into it.
+    snapshot = Path(tempfile.mkdtemp(prefix="pumpsim-snapshot-"))
+    try:
+        _copy_tree(root, tracked_files(root), snapshot / "tree")
+        return _run(args, root, snapshot / "tree", mutants, rows, reasons)
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
 
+
+def _run(args, root, snapshot, mutants, rows, reasons):
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         if not args.no_baseline:
             # Every test must pass on the unmutated tree, or a failure would prove nothing.
             tests = sorted({t for m in mutants for t in m["tests"]})
             halves = [tests[i::max(1, args.jobs)] for i in range(max(1, args.jobs))]
-            runs = list(pool.map(lambda part: run_tests(root, files, part, timeout_s=args.timeout * 2),
+            runs = list(pool.map(lambda part: run_tests(snapshot, part, timeout_s=args.timeout * 2),
                                  [h for h in halves if h]))
             for outcome, seconds, output in runs:
                 if outcome != SURVIVED:
@@ -311,7 +323,7 @@ def main(argv=None):
                   % (len(tests), max(r[1] for r in runs)))
 
         def one(m):
-            result = run_tests(root, files, m["tests"], m, args.timeout)
+            result = run_tests(snapshot, m["tests"], m, args.timeout)
             print("  %-28s %-8s %5.0f s" % (m["id"], result[0], result[1]), flush=True)
             return m["id"], result
 
@@ -321,7 +333,7 @@ def main(argv=None):
     for m in mutants:
         outcome, seconds, _ = results[m["id"]]
         shown = outcome + (" (reason)" if outcome == SURVIVED and m["id"] in reasons else "")
-        table.append((m["id"] + (" *" if m["hazard"] else ""), "%s:%d" % (m["file"], line_of(root, m)),
+        table.append((m["id"] + (" *" if m["hazard"] else ""), "%s:%d" % (m["file"], line_of(snapshot, m)),
                       m["what"], _short_tests(m["tests"]), shown, "%.0f" % seconds))
     print()
     print(render_table(table))
