@@ -275,7 +275,7 @@ def gate(root, mutants, results, rows, reasons, full):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="pumpsim-mutants", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2, help="mutants run at a time (default 2)")
-    parser.add_argument("--timeout", type=float, default=600, help="seconds a mutant's run may take")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds a mutant's run may take")
     parser.add_argument("--only", nargs="+", metavar="ID", help="run these mutants (no row check)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run of the unmutated tree")
     args = parser.parse_args(argv)

@@ -24,3 +24,13 @@ def test_the_list_covers_the_safety_critical_lines():
 def test_every_reason_for_a_survivor_belongs_to_a_listed_mutant():
     listed = {m["id"] for m in gate.load(ROOT)}
     assert set(gate.survivor_reasons(ROOT)) <= listed
+
+
+def test_a_stale_fragment_or_a_missing_test_is_reported():
+    good = gate.load(ROOT)[0]
+    stale = dict(good, id="stale", original=good["original"] + " # not in the file")
+    missing = dict(good, id="missing", tests=["tests/unit/test_fsm_table.py::test_there_is_no_such_test"])
+    twice = dict(good, id="twice", file="firmware/pump/fsm.py", original="None)")
+    problems = gate.list_problems(ROOT, gate.load(ROOT) + [stale, missing, twice])
+    assert "stale" in problems["stale"][0] and "no such test" in problems["missing"][0]
+    assert "stale" in problems["twice"][0]
