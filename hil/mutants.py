@@ -1,7 +1,7 @@
 """`make mutants`: the mutation gate. Green tests mean something only if they fail when a safety
 mitigation is broken; this breaks each one on purpose and checks that its tests notice.
 
-    python -m pumpsim.hil.mutants [--jobs 2] [--timeout 600] [--only ID ...]
+    python -m pumpsim.hil.mutants [--jobs 2] [--timeout 300] [--only ID ...] [--no-baseline]
 
 The curated list is tests/mutants.py. Each mutant replaces one fragment of one tracked source
 file; the fragment must occur exactly once, or the mutant is stale and the gate fails (so the

@@ -34,3 +34,12 @@ def test_a_stale_fragment_or_a_missing_test_is_reported():
     problems = gate.list_problems(ROOT, gate.load(ROOT) + [stale, missing, twice])
     assert "stale" in problems["stale"][0] and "no such test" in problems["missing"][0]
     assert "stale" in problems["twice"][0]
+
+
+def test_the_shadow_package_mirrors_pyproject_s_package_dirs():
+    import re
+
+    text = (ROOT / "pyproject.toml").read_text().split("[tool.setuptools.package-dir]", 1)[1].split("\n[", 1)[0]
+    mapped = dict(re.findall(r'^"([\w.]+)" = "(\w+)"', text, re.M))
+    assert mapped == dict({"pumpsim": gate.HOST_DIR},
+                          **{"pumpsim." + name: folder for name, folder in gate.PACKAGE_DIRS.items()})
