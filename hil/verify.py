@@ -71,3 +71,12 @@ def bolus_volume_nl(volume_nl, start_ms, duration_ms, from_ms, to_ms):
     """The part of a bolus spread evenly over [start, start + duration) that falls in [from, to)."""
     a, b = max(start_ms, from_ms), min(start_ms + duration_ms, to_ms)
     return Fraction(volume_nl * max(0, b - a), duration_ms)
+
+
+def drug_ug(from_nl, to_nl, bridge_nl, old_concentration_ug_per_ml, new_concentration_ug_per_ml):
+    """The drug in the stretch [from_nl, to_nl) of what flowed since a concentration change, when
+    the first bridge_nl of it was the old drug left in tubing and catheter (a Fraction of µg)."""
+    old_nl = max(0, min(to_nl, bridge_nl) - from_nl)
+    new_nl = max(0, to_nl - max(from_nl, bridge_nl))
+    return Fraction(old_nl * old_concentration_ug_per_ml + new_nl * new_concentration_ug_per_ml,
+                    NL_PER_UG_PER_UG_PER_ML)

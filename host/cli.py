@@ -67,6 +67,10 @@ def emit(args, obj, human):
     print(json.dumps(obj) if getattr(args, "json", False) else human(obj))
 
 
+def _day(seconds):
+    return "-" if seconds is None else "%.1f" % (seconds / 86400)
+
+
 def _ul(value):
     return "%.3f mL" % (float(value) / 1000)
 
@@ -79,6 +83,9 @@ def human_status(s):
         "state      %s (%s)" % (s["state"], s["mode"]),
         "reservoir  %s   delivered %s" % (_ul(s["reservoir_ul"]), _ul(s["delivered_ul"])),
         "therapy    %d µg/day of %d µg/mL" % (s["daily_dose_ug"], s["concentration_ug_per_ml"]),
+        "refill     by day %s%s" % (_day(s["refill_reminder_s"]), "" if s["projected_low_reservoir_s"] is None
+                                    else " (low reservoir on day %s, empty on day %s)"
+                                    % (_day(s["projected_low_reservoir_s"]), _day(s["projected_empty_s"]))),
         "clock      day %d %02d:%02d:%02d" % (days, hours, rest // 60, rest % 60),
         "alarms     %s" % alarms,
     ])
@@ -134,14 +141,27 @@ def cmd_program_flex(args):
         emit(args, client.program_flex(daily, week), human_status)
 
 
+WITHDRAWAL = ("%s: this risks abrupt withdrawal of intrathecal baclofen (high fever, altered mental "
+              "status, rebound spasticity, muscle rigidity, death); repeat with --confirm to go ahead")
+
+
+def _confirmed(args, command):
+    # Asked here as well as by the pump: a refusal must change nothing, even on a board that
+    # would not ask.
+    if not args.confirm:
+        raise UsageError(WITHDRAWAL % command)
+
+
 def cmd_program_minimum_rate(args):
+    _confirmed(args, "program minimum-rate")
     with Target(args).client(need_key=True) as client:
-        emit(args, client.program_minimum_rate(), human_status)
+        emit(args, client.program_minimum_rate(confirm=True), human_status)
 
 
 def cmd_program_stop(args):
+    _confirmed(args, "program stop")
     with Target(args).client(need_key=True) as client:
-        reply = client.program_stop()
+        reply = client.program_stop(confirm=True)
     print("WARNING: %s" % reply["warning"], file=sys.stderr)
     emit(args, reply, human_status)
 
@@ -169,8 +189,9 @@ def cmd_bolus(args):
         else:
             reply = client.bolus_prime(units.positive_int(args.prime_ul, "priming volume (µL)"),
                                        units.positive_int(args.minutes, "minutes"))
-    emit(args, reply, lambda s: "%s bolus: %s µL until %s s\n%s" % (
-        s["bolus"]["kind"], s["bolus"]["volume_ul"], s["bolus"]["end_s"], human_status(s)))
+    emit(args, reply, lambda s: "%s bolus: %s µL until %s s, at most %d µg to the patient\n%s" % (
+        s["bolus"]["kind"], s["bolus"]["volume_ul"], s["bolus"]["end_s"], s["bolus"]["patient_ug"],
+        human_status(s)))
 
 
 def human_alarms(alarms):
@@ -249,6 +270,10 @@ def cmd_config(args):
     if args.empty_reservoir_ml is not None:
         thresholds["empty_reservoir_ul"] = units.ml_to_ul(args.empty_reservoir_ml,
                                                           "empty-reservoir threshold")
+    if args.reminder_lead_days is not None:
+        value = args.reminder_lead_days
+        thresholds["reminder_lead_days"] = 0 if value.strip() == "0" else units.positive_int(
+            value, "reminder lead days")
     if not thresholds:
         raise UsageError("config: give at least one setting (pumpsim config --help)")
     with Target(args).client(need_key=True) as client:
@@ -358,6 +383,8 @@ def cmd_demo(args):
 
 # The CLI is this table: (words, handler, options). Options are (flags, argparse keywords).
 JSON = (("--json",), {"action": "store_true", "help": "print JSON"})
+CONFIRM = (("--confirm",), {"action": "store_true",
+                            "help": "go ahead although this risks abrupt withdrawal"})
 COMMANDS = (
     (("status",), cmd_status, [JSON]),
     (("refill",), cmd_refill, [
@@ -371,8 +398,8 @@ COMMANDS = (
         (("--step",), {"action": "append", "required": True,
                         "help": "[DAY/]HH:MM=µg/day, up to 13 a day; DAY (mon-sun) gives a weekday its own"}),
         JSON]),
-    (("program", "minimum-rate"), cmd_program_minimum_rate, [JSON]),
-    (("program", "stop"), cmd_program_stop, [JSON]),
+    (("program", "minimum-rate"), cmd_program_minimum_rate, [CONFIRM, JSON]),
+    (("program", "stop"), cmd_program_stop, [CONFIRM, JSON]),
     (("program", "patient-bolus"), cmd_program_patient_bolus, [
         (("--dose-ug",), {"required": True}), (("--lockout-minutes",), {"required": True}),
         (("--max-per-day",), {"required": True}), JSON]),
@@ -385,7 +412,8 @@ COMMANDS = (
     (("alarms", "test"), cmd_alarms_test, [JSON]),
     (("config",), cmd_config, [
         (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), (("--tubing-ul",), {}),
-        (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), JSON]),
+        (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), (("--reminder-lead-days",), {}),
+        JSON]),
     (("maintenance",), cmd_maintenance, []),
     (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
     (("rig", "measure"), cmd_rig_measure, [JSON]),

@@ -118,11 +118,13 @@ class PumpClient:
             args["week"] = dict((str(day), [[m, d] for m, d in ds]) for day, ds in week.items())
         return self.request("program", args)
 
-    def program_minimum_rate(self):
-        return self.request("program", {"mode": "minimum-rate"})
+    def program_minimum_rate(self, confirm=False):
+        """Confirm: the minimum rate risks withdrawal, and the pump refuses it unconfirmed."""
+        return self.request("program", {"mode": "minimum-rate", "confirm": confirm})
 
-    def program_stop(self):
-        return self.request("program", {"mode": "stop"})
+    def program_stop(self, confirm=False):
+        """Confirm: stopping risks withdrawal, and the pump refuses it unconfirmed."""
+        return self.request("program", {"mode": "stop", "confirm": confirm})
 
     def program_patient_bolus(self, dose_ug, lockout_minutes, max_per_day):
         return self.request("program", {"mode": "patient-bolus", "dose_ug": dose_ug,

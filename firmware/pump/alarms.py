@@ -1,10 +1,11 @@
 # The alarm set and what it sounds like.
 #
-# Critical alarms (the drug no longer flows) play a two-tone pattern and repeat often; the others
-# play a single tone about every hour. Acknowledging silences an alarm until its next repeat is
-# due; it sounds again then for as long as its cause remains.
-HIGH = "high"  # critical: the drug no longer flows
-MEDIUM = "medium"  # non-critical: act soon (refill, battery, memory repaired)
+# High-priority alarms play a two-tone pattern and repeat often; the others play a single tone
+# about every hour. Acknowledging silences an alarm until its next repeat is due; it sounds again
+# then for as long as its cause remains. Priority is how loud; CRITICAL is what stops the drug:
+# a low-battery reset is as urgent as an empty pump, but its minimum rate must go on.
+HIGH = "high"  # act now
+MEDIUM = "medium"  # act soon (refill, battery, memory repaired, therapy stopped)
 LOW = "low"
 
 LOW_RESERVOIR = "LOW_RESERVOIR"
@@ -15,6 +16,8 @@ BATTERY_EOS = "BATTERY_EOS"
 MOTOR_STALL = "MOTOR_STALL"
 MEMORY_ERROR = "MEMORY_ERROR"
 MEMORY_REPAIRED = "MEMORY_REPAIRED"
+LOW_BATTERY_RESET = "LOW_BATTERY_RESET"  # the pump came back at minimum rate: reprogram it
+THERAPY_STOPPED = "THERAPY_STOPPED"  # `program stop`: a stopped pump is never silent
 
 PRIORITY = {
     LOW_RESERVOIR: MEDIUM,
@@ -25,7 +28,12 @@ PRIORITY = {
     MOTOR_STALL: HIGH,
     MEMORY_ERROR: HIGH,
     MEMORY_REPAIRED: MEDIUM,
+    LOW_BATTERY_RESET: HIGH,
+    THERAPY_STOPPED: MEDIUM,
 }
+
+# The drug no longer flows while one of these is active: the pump is in its alarm state.
+CRITICAL = (EMPTY_RESERVOIR, MOTOR_STALL, BATTERY_EOS, MEMORY_ERROR)
 
 TWO_TONE = "two-tone"
 SINGLE = "single"
@@ -76,9 +84,10 @@ class Alarms:
     def set(self, code, on, now_ms):
         return self.raise_(code, now_ms) if on else self.clear(code, now_ms)
 
-    def critical(self):
+    def critical(self, but=None):
+        """Whether a critical alarm (other than `but`) is active."""
         for code in self.active:
-            if PRIORITY[code] == HIGH:
+            if code in CRITICAL and code != but:
                 return True
         return False
 

@@ -4,7 +4,7 @@ import os
 
 from pump import alarms, core, link, sound, therapy
 from pump import druglib as lib
-from pump.errors import ArgError, AuthError, LockedError, PumpError, UnknownVerb
+from pump.errors import ArgError, AuthError, ConfirmError, LockedError, PumpError, UnknownVerb
 from pump.jsonfx import Milli
 
 # After this many failed authentications in a row, programming is locked for a while: a key
@@ -82,11 +82,15 @@ class App:
                 "dose_ug": p.boluses.patient[0], "lockout_minutes": p.boluses.patient[1] // 60000,
                 "max_per_day": p.boluses.patient[2]},
             "refill_reminder_s": p.reminder_ms // 1000 if p.reminder_ms >= 0 else None,
+            "projected_low_reservoir_s": _seconds(p.projected_ms(p.low_threshold_nl)),
+            "projected_empty_s": _seconds(p.projected_ms(p.empty_threshold_nl)),
+            "reminder_lead_days": p.reminder_lead_days,
             "battery_volts": Milli(p.battery_mv),
             "eri_volts": Milli(p.eri_mv),
             "eos_volts": Milli(p.eos_mv),
             "tubing_ul": p.tubing_ul,
             "catheter_ul": p.catheter_ul,
+            "discrepancy_limit_permille": p.discrepancy_limit_permille,
             "stroke_nl": p.stroke_nl,
             "low_reservoir_ul": Milli(p.low_threshold_nl),
             "empty_reservoir_ul": Milli(p.empty_threshold_nl),
@@ -153,10 +157,17 @@ class App:
             parsed.append((step[0], step[1]))
         return parsed
 
+    @staticmethod
+    def _confirmed(args, what):
+        if args.get("confirm") is not True:
+            raise ConfirmError(core.WITHDRAWAL % what)
+
     def _minimum(self, args):
+        self._confirmed(args, "dropping to the minimum rate")
         self.pump.program_minimum()
 
     def _stop(self, args):
+        self._confirmed(args, "stopping therapy")
         self.pump.program_stop()
         return {"warning": core.STOP_WARNING}
 
@@ -178,21 +189,19 @@ class App:
                 core.whole(args, "minutes", 1, 1440))
         status = self.status()
         status["bolus"] = {"kind": bolus.kind, "dose_ug": bolus.dose_ug, "volume_ul": Milli(bolus.volume_nl),
+                           "patient_ug": self.pump.boluses.patient_ug(bolus),
                            "start_s": bolus.start_ms // 1000, "end_s": bolus.end_ms // 1000}
         return status
 
     def config(self, args):
-        fields = {"low_reservoir_ul": "low_nl", "empty_reservoir_ul": "empty_nl",
-                  "tubing_ul": "tubing_ul", "catheter_ul": "catheter_ul",
-                  "discrepancy_limit_permille": "disc_permille"}
         values = {}
-        for name, key in fields.items():
+        for name in lib.CONFIG_RANGES:
             if name in args:
-                value = core.whole(args, name, 0, lib.RESERVOIR_CAPACITY_UL)
-                values[key] = value * 1000 if key.endswith("_nl") else value
-        if not values:
-            raise ArgError("config takes any of %s" % ", ".join(sorted(fields)))
-        self.pump.configure(**values)
+                values[name] = core.whole(args, name, 0)
+        unknown = [name for name in args if name not in lib.CONFIG_RANGES]
+        if unknown or not values:
+            raise ArgError("config takes any of %s" % ", ".join(sorted(lib.CONFIG_RANGES)))
+        self.pump.configure(values)
         return self.status()
 
     def log(self, args):
@@ -289,8 +298,12 @@ class App:
             self.player.play(pattern, now_ms)
 
     def next_wake_ms(self):
-        times = [t for t in (self.pump.next_event_ms(), self.player.next_ms,
-                             self.pump.alarms.next_sound_ms()) if t is not None]
+        # While a pattern plays, an alarm that falls due waits for it to end: waking for it
+        # meanwhile would find the buzzer busy, and a board that never sleeps lets no time pass.
+        sound_ms = self.player.next_ms
+        if sound_ms is None:
+            sound_ms = self.pump.alarms.next_sound_ms()
+        times = [t for t in (self.pump.next_event_ms(), sound_ms) if t is not None]
         return min(times) if times else None
 
     def loop(self):
@@ -319,17 +332,24 @@ class App:
                 self.announce()
 
 
+def _seconds(ms):
+    return None if ms is None else ms // 1000
+
+
 def run(hw):
-    """Run the pump until a maintenance request hands the line to the REPL."""
+    """Run the pump until a maintenance request hands the line to the REPL. Nothing else may
+    leave the application: an unexpected error is logged and the board resets, so that therapy
+    resumes from its records instead of stopping silently in the REPL."""
     # Ctrl-C is data from the first moment: a 0x03 on the line during boot must not stop the pump.
     hw.link.start()
     try:
         app = App(hw)
         app.pump.boot(hw.reset_cause)
         app.loop()
-    finally:
-        hw.link.stop()
-    # Only an orderly maintenance exit keeps the watchdog fed in the REPL. A crash leaves it
-    # unfed, so the board resets and therapy resumes instead of stopping silently.
+    except Exception as exc:  # anything at all: the pump must not stop here
+        hw.fault(exc)  # logs firmware_fault and resets: does not return
+        raise
+    hw.link.stop()
+    # In the REPL after maintenance: a dev board's watchdog keeps running and must be fed.
     hw.watchdog.keep_fed(hw.wdt_ms // 2)
     return app

@@ -20,6 +20,8 @@ MOTOR_ATTEMPTS = 3
 
 STOP_WARNING = ("therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, "
                 "altered mental status, rebound spasticity and muscle rigidity, and death")
+WITHDRAWAL = ("%s risks abrupt withdrawal of intrathecal baclofen (high fever, altered mental status, "
+              "rebound spasticity, muscle rigidity, death): confirm it")
 
 
 def whole(args, name, low=1, high=None, limit=None):
@@ -39,7 +41,6 @@ def whole(args, name, low=1, high=None, limit=None):
 class Pump:
     def __init__(self, clock, motor, store, stroke_nl, log, battery=None, battery_mv=(2850, 2750, 2700)):
         self.clock = clock
-        self.motor = motor
         self.battery = battery
         self.eri_mv, self.reset_mv, self.eos_mv = battery_mv
         self.battery_mv = 0
@@ -50,7 +51,7 @@ class Pump:
         self.stroke_nl = stroke_nl
         self.therapy = Therapy(stroke_nl, lib.MINIMUM_RATE_NL_PER_DAY)
         self.alarms = al.Alarms()
-        self.machine = fsm.Machine(self)
+        self.machine = fsm.Machine(self, motor=motor)
         self.strokes = 0
         self.reservoir_nl = 0
         self.delivered_nl = 0
@@ -58,10 +59,13 @@ class Pump:
         self.low_threshold_nl = lib.LOW_RESERVOIR_UL * 1000
         self.empty_threshold_nl = lib.EMPTY_RESERVOIR_UL * 1000
         self.tubing_ul = lib.TUBING_UL
-        self.catheter_ul = 0
+        self.catheter_ul = None  # unset until measured: no default dead volume is safe
         self.discrepancy_limit_permille = lib.DISCREPANCY_LIMIT_PERMILLE
         self.boluses = Boluses(self)
         self.reminder_ms = -1
+        self.refill_ms = -1
+        self.reminder_days = lib.REFILL_REMINDER_DAYS
+        self.reminder_lead_days = lib.REMINDER_LEAD_DAYS
         self._counters = bytearray(_COUNTERS_LEN)
         self._blob = b""
 
@@ -81,13 +85,13 @@ class Pump:
         """Bring the state in line with the alarms and the programme."""
         if self.alarms.critical():
             if self.state != fsm.ALARM:
-                self.machine.fire("critical")
+                self.machine.fire(fsm.CRITICAL)
         elif self.state == fsm.ALARM:
-            self.machine.fire("cleared")
-        if self.state == fsm.STOPPED and self.machine.allowed("resume"):
-            self.machine.fire("resume")
+            self.machine.fire(fsm.CLEARED)
+        if self.state == fsm.STOPPED and self.machine.allowed(fsm.RESUME):
+            self.machine.fire(fsm.RESUME)
         elif self.state == fsm.INFUSING and not self.can_infuse():
-            self.machine.fire("stop")
+            self.machine.fire(fsm.STOP)
 
     def advance(self, now_ms):
         """Bring the therapy's clock to now_ms. Only an infusing pump owes volume: time spent
@@ -106,6 +110,7 @@ class Pump:
         a.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
         if 0 <= self.reminder_ms <= now_ms:
             a.raise_(al.REFILL_REMINDER, now_ms)
+        a.set(al.THERAPY_STOPPED, self.therapy.mode == STOP, now_ms)
         if self.battery_mv:
             a.set(al.BATTERY_EOS, self.battery_mv <= self.eos_mv, now_ms)
             a.set(al.BATTERY_ERI, self.battery_mv <= self.eri_mv, now_ms)
@@ -126,6 +131,8 @@ class Pump:
             "disc_permille": self.discrepancy_limit_permille,
             "patient": self.boluses.patient, "boluses": self.boluses.history,
             "reminder_ms": self.reminder_ms, "alarms": self.alarms.active,
+            "refill_ms": self.refill_ms, "reminder_days": self.reminder_days,
+            "lead_days": self.reminder_lead_days,
         }
 
     def changed(self):
@@ -150,6 +157,8 @@ class Pump:
         self.discrepancy_limit_permille = data["disc_permille"]
         self.boluses.patient, self.boluses.history = data["patient"], data["boluses"]
         self.reminder_ms = data["reminder_ms"]
+        self.refill_ms = data["refill_ms"]
+        self.reminder_days, self.reminder_lead_days = data["reminder_days"], data["lead_days"]
         now_ms = self.clock.now_ms()
         for code, since_ms in data["alarms"].items():
             self.alarms.restore(code, since_ms, now_ms)
@@ -163,7 +172,7 @@ class Pump:
             self._restore(payload)
             self.therapy.resume_after_outage(now_ms)
         self.boots += 1
-        self.machine.fire("booted")
+        self.machine.fire(fsm.BOOTED)
         self.read_battery(now_ms)
         safe = None
         if memory_lost:
@@ -175,9 +184,10 @@ class Pump:
         if self.battery_mv and self.battery_mv <= self.reset_mv and self.therapy.mode in (CONTINUOUS, FLEX):
             # Low-battery reset: the safe state keeps the catheter open at the minimum rate.
             safe = "low_battery_reset"
-            self.therapy.change(now_ms)
-            self.therapy.mode, self.therapy.steps = MINIMUM, []
+            self.therapy.mode, self.therapy.steps, self.therapy.week = MINIMUM, [], {}
             self.therapy.boluses = []
+            self.alarms.raise_(al.LOW_BATTERY_RESET, now_ms)
+            self.plan_reminder()
         self.check_alarms(now_ms)
         self.settle()
         self.changed()
@@ -263,7 +273,7 @@ class Pump:
         t = self.therapy
         # The attempt is one stroke of the therapy; what was missed meanwhile is not caught up.
         t.t_ms, t.credit = now_ms, self.stroke_nl * DAY_MS
-        if self._deliver(now_ms, self.stroke_nl):
+        if self._deliver(now_ms, fsm.STALL_RETRY):
             self.stall_retry_ms = -1
             self.alarms.clear(al.MOTOR_STALL, now_ms)
             self.note("motor_stall_recovered", {"strokes": self.strokes})
@@ -276,11 +286,11 @@ class Pump:
 
     def can_infuse_but_stalled(self):
         t = self.therapy
-        others = [c for c in self.alarms.active if al.PRIORITY[c] == al.HIGH and c != al.MOTOR_STALL]
-        return not others and t.mode in (CONTINUOUS, FLEX, MINIMUM) and t.concentration_ug_per_ml > 0
+        return (al.MOTOR_STALL in self.alarms.active and not self.alarms.critical(but=al.MOTOR_STALL)
+                and t.mode in (CONTINUOUS, FLEX, MINIMUM) and t.concentration_ug_per_ml > 0)
 
     def stroke(self, at_ms):
-        if not self._deliver(at_ms, self.stroke_nl):
+        if not self._deliver(at_ms, fsm.STROKE):
             self.stall_retry_ms = at_ms + STALL_RETRY_MS
             self.alarms.raise_(al.MOTOR_STALL, at_ms)
             self.note("motor_stall", {"attempts": MOTOR_ATTEMPTS})
@@ -289,8 +299,13 @@ class Pump:
             self.changed()
             self.save()
 
-    def _deliver(self, at_ms, stroke_nl):
-        """One stroke, confirmed by the motor's feedback, retried; False when it never turns."""
+    def _deliver(self, at_ms, trigger):
+        """One stroke through a pulsing row of the state table, confirmed by the motor's feedback,
+        retried; False when it never turns. Refused (TransitionError) where the table forbids it,
+        before anything is counted."""
+        if not self.machine.allowed(trigger):
+            self.machine.pulse(trigger)  # raises: the table says no
+        stroke_nl = self.stroke_nl
         t = self.therapy
         t.accrue(at_ms)
         credit, bridge_nl = t.credit, t.bridge_remaining_nl
@@ -302,7 +317,7 @@ class Pump:
         # never one too few, and the reservoir estimate errs on the safe side.
         self.save()
         for _ in range(MOTOR_ATTEMPTS):
-            if self.motor.stroke():
+            if self.machine.pulse(trigger):
                 return True
         # The motor did not turn: nothing was delivered, so nothing is counted.
         t.credit, t.bridge_remaining_nl = credit, bridge_nl
@@ -342,10 +357,14 @@ class Pump:
         now_ms = self.clock.now_ms()
         old = self._describe()
         self.advance(now_ms)  # under the old programme, in the old state
-        self.machine.fire("stop" if mode == STOP else "program")
+        self.machine.fire(fsm.STOP if mode == STOP else fsm.PROGRAM)
         t = self.therapy
         t.mode, t.steps, t.week = mode, steps, week or {}
+        # A clinician has programmed the pump: the low-battery safe state is addressed.
+        self.alarms.clear(al.LOW_BATTERY_RESET, now_ms)
         self.settle()
+        self.plan_reminder()
+        self.check_alarms(now_ms)
         self.changed()
         self.save()
         self.note("program", {"old": old, "new": self._describe()})
@@ -409,9 +428,14 @@ class Pump:
         if t.mode in (CONTINUOUS, FLEX):
             every = list(t.steps) + [s for ds in t.week.values() for s in ds]
             self.check_rate(max(dose_rate_nl_per_day(d, concentration_ug_per_ml) for _, d in every))
+        old_conc = t.concentration_ug_per_ml
+        if old_conc and old_conc != concentration_ug_per_ml and self.catheter_ul is None:
+            raise LimitError("catheter_ul", "a change from %d to %d µg/mL needs the catheter volume to "
+                             "size the bridge of old drug: set it first (config --catheter-ul)"
+                             % (old_conc, concentration_ug_per_ml))
         now_ms = self.clock.now_ms()
         self.advance(now_ms)
-        self.machine.fire("refill")
+        self.machine.fire(fsm.REFILL)
         result = {"calculated_ul": self.reservoir_nl // 1000}
         if withdrawn_ul is not None:
             calc_nl = self.reservoir_nl
@@ -420,19 +444,20 @@ class Pump:
             result["withdrawn_ul"] = withdrawn_ul
             result["discrepancy_milli_pct"] = milli_pct
             result["flagged"] = abs(milli_pct) > self.discrepancy_limit_permille * 100
-        old_conc = t.concentration_ug_per_ml
         if old_conc and old_conc != concentration_ug_per_ml:
             t.bridge_concentration_ug_per_ml = old_conc
             t.bridge_remaining_nl = (self.tubing_ul + self.catheter_ul) * 1000
             result["bridge_ul"] = self.tubing_ul + self.catheter_ul
         t.concentration_ug_per_ml = concentration_ug_per_ml
         self.reservoir_nl = volume_ul * 1000
-        days = lib.REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
-        self.reminder_ms = now_ms + days * DAY_MS
+        self.refill_ms = now_ms
+        self.reminder_days = lib.REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
         self.alarms.clear(al.REFILL_REMINDER, now_ms)
         self.alarms.clear(al.MEMORY_ERROR, now_ms)  # reservoir known again
         self.check_alarms(now_ms)
         self.settle()
+        self.plan_reminder()
+        self.check_alarms(now_ms)
         self.changed()
         self.save()
         fields = {"volume_ul": volume_ul, "concentration_ug_per_ml": concentration_ug_per_ml}
@@ -444,19 +469,57 @@ class Pump:
         self.note("refill", fields)
         return result
 
-    def configure(self, **values):
-        now_ms = self.clock.now_ms()
-        low = values.get("low_nl", self.low_threshold_nl)
-        empty = values.get("empty_nl", self.empty_threshold_nl)
-        if empty >= low:
+    def configure(self, values):
+        """Settings by their protocol names (lib.CONFIG_RANGES), each within its range; all or
+        nothing."""
+        for name, value in values.items():
+            low, high = lib.CONFIG_RANGES[name]
+            if not low <= value <= high:
+                raise LimitError(name, "%s %d is outside its range, %d to %d" % (name, value, low, high))
+        low_nl = values.get("low_reservoir_ul", self.low_threshold_nl // 1000) * 1000
+        empty_nl = values.get("empty_reservoir_ul", self.empty_threshold_nl // 1000) * 1000
+        if empty_nl >= low_nl:
             raise ArgError("the empty threshold (%d µL) must be below the low one (%d µL)"
-                           % (empty // 1000, low // 1000))
-        self.low_threshold_nl, self.empty_threshold_nl = low, empty
+                           % (empty_nl // 1000, low_nl // 1000))
+        now_ms = self.clock.now_ms()
+        self.low_threshold_nl, self.empty_threshold_nl = low_nl, empty_nl
         self.tubing_ul = values.get("tubing_ul", self.tubing_ul)
         self.catheter_ul = values.get("catheter_ul", self.catheter_ul)
-        self.discrepancy_limit_permille = values.get("disc_permille", self.discrepancy_limit_permille)
+        self.discrepancy_limit_permille = values.get("discrepancy_limit_permille",
+                                                     self.discrepancy_limit_permille)
+        self.reminder_lead_days = values.get("reminder_lead_days", self.reminder_lead_days)
+        self.plan_reminder()
         self.check_alarms(now_ms)
         self.settle()
         self.changed()
         self.save()
-        self.note("config", dict((k, v) for k, v in values.items()))
+        self.note("config", values)
+
+    # -- refill planning -----------------------------------------------------------------------
+
+    def patient_max_nl_per_day(self):
+        """The most the patient's own boluses may add in a day, at the drug in the reservoir."""
+        p = self.boluses.patient
+        conc = self.therapy.concentration_ug_per_ml
+        return p[0] * p[2] * 1000000 // conc if p and conc else 0
+
+    def projected_ms(self, threshold_nl):
+        """When the programme, patient boluses at their daily maximum included, will take the
+        calculated reservoir to threshold_nl: the time of the stroke that crosses it. None when
+        not infusing or never."""
+        if self.state != fsm.INFUSING:
+            return None
+        t = self.therapy
+        to_go_nl = self.reservoir_nl - threshold_nl - t.remaining_bolus_nl(t.t_ms)
+        strokes = -(-to_go_nl // self.stroke_nl)
+        return t.time_to_owe_ms(strokes * self.stroke_nl * DAY_MS - t.credit, self.patient_max_nl_per_day())
+
+    def plan_reminder(self):
+        """The refill reminder: the elective interval after the refill, or a lead time before the
+        reservoir is projected to run low, whichever comes first."""
+        if self.refill_ms < 0:
+            return
+        self.reminder_ms = self.refill_ms + self.reminder_days * DAY_MS
+        low_ms = self.projected_ms(self.low_threshold_nl)
+        if low_ms is not None:
+            self.reminder_ms = min(self.reminder_ms, low_ms - self.reminder_lead_days * DAY_MS)

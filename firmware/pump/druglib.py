@@ -31,6 +31,9 @@ DISCREPANCY_LIMIT_PERMILLE = 145
 
 # Elective refill reminder, days after a refill (refill every 4-12 weeks, 003_8789024638f30376.txt).
 REFILL_REMINDER_DAYS = 84
+# ... or this many days before the programme is projected to run the reservoir low, if sooner:
+# a week to schedule a refill visit (the label: "careful attention to ... refill scheduling").
+REMINDER_LEAD_DAYS = 7
 
 # Flex schedules: up to 13 steps a day.
 MAX_FLEX_STEPS = 13
@@ -42,5 +45,20 @@ PATIENT_BOLUS_MINUTES = 10
 LOW_RESERVOIR_UL = 2000
 EMPTY_RESERVOIR_UL = 500
 
-# Pump tubing between reservoir and catheter port, µL (programmable; the catheter is per patient).
+# Pump tubing between reservoir and catheter port, µL (programmable; the catheter is per patient
+# and has no default: it must be measured and set before a concentration change or a priming).
 TUBING_UL = 150
+
+# What `config` accepts, (low, high) inclusive: a setting outside is a typing error, never a
+# choice. Reservoir thresholds in µL: the reference pump's low-reservoir alarm is programmable
+# around 2 mL and its empty alarm around 0.5 mL within a 40 mL reservoir; discrepancy in permille
+# around the manufacturer's 14.5 %; dead volumes of implanted catheters are tens to hundreds of
+# µL (a full-length catheter about 0.2-0.3 mL), pump tubing about 0.15 mL.
+CONFIG_RANGES = {
+    "empty_reservoir_ul": (500, 2000),
+    "low_reservoir_ul": (1000, 10000),
+    "discrepancy_limit_permille": (50, 250),
+    "catheter_ul": (0, 500),
+    "tubing_ul": (0, 200),
+    "reminder_lead_days": (0, 28),
+}

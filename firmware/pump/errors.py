@@ -41,6 +41,12 @@ class TransitionError(StateError):
     pass
 
 
+class ConfirmError(PumpError):
+    """A change that risks withdrawal, sent without its confirmation."""
+
+    code = "E_CONFIRM"
+
+
 class LimitError(PumpError):
     code = "E_LIMIT"
 

@@ -1,59 +1,97 @@
-# The pump's state machine, declared as data: (trigger, source, destination, guard).
+# The pump's state machine, declared as data: (trigger, source, destination, guard, pulses).
 # A trigger that is not in the table for the current state is refused with TransitionError.
 # Order of a transition: guard(ctx) is asked first; only if it allows does the state change.
+# The motor is reached only through a row that pulses: Machine.pulse is the one path to a stroke,
+# so no state the table does not name can ever move drug.
 from pump.errors import TransitionError
 
 BOOT = "boot"
 STOPPED = "stopped"
 INFUSING = "infusing"
-ALARM = "alarm"  # a critical alarm: the pump never pumps here
+ALARM = "alarm"  # a critical alarm: the pump never pumps here, but for a stalled motor's retry
 
 STATES = (BOOT, STOPPED, INFUSING, ALARM)
+
+BOOTED = "booted"
+RESUME = "resume"
+PROGRAM = "program"
+STOP = "stop"
+BOLUS = "bolus"
+REFILL = "refill"
+CRITICAL = "critical"
+CLEARED = "cleared"
+STROKE = "stroke"
+STALL_RETRY = "stall_retry"
 
 
 def _can_infuse(ctx):
     return ctx.can_infuse()
 
 
+def _only_stalled(ctx):
+    return ctx.can_infuse_but_stalled()
+
+
+PULSE = True
+
 TRANSITIONS = (
-    ("booted", BOOT, STOPPED, None),
-    ("resume", STOPPED, INFUSING, _can_infuse),
-    ("program", STOPPED, STOPPED, None),
-    ("program", INFUSING, INFUSING, None),
-    ("program", ALARM, ALARM, None),
-    ("stop", STOPPED, STOPPED, None),
-    ("stop", INFUSING, STOPPED, None),
-    ("stop", ALARM, ALARM, None),
-    ("bolus", STOPPED, STOPPED, None),
-    ("bolus", INFUSING, INFUSING, None),
-    ("refill", STOPPED, STOPPED, None),
-    ("refill", INFUSING, INFUSING, None),
-    ("refill", ALARM, STOPPED, None),
-    ("critical", STOPPED, ALARM, None),
-    ("critical", INFUSING, ALARM, None),
-    ("critical", ALARM, ALARM, None),
-    ("cleared", ALARM, STOPPED, None),
+    (BOOTED, BOOT, STOPPED, None, False),
+    (RESUME, STOPPED, INFUSING, _can_infuse, False),
+    (PROGRAM, STOPPED, STOPPED, None, False),
+    (PROGRAM, INFUSING, INFUSING, None, False),
+    (PROGRAM, ALARM, ALARM, None, False),
+    (STOP, STOPPED, STOPPED, None, False),
+    (STOP, INFUSING, STOPPED, None, False),
+    (STOP, ALARM, ALARM, None, False),
+    (BOLUS, STOPPED, STOPPED, None, False),
+    (BOLUS, INFUSING, INFUSING, None, False),
+    (REFILL, STOPPED, STOPPED, None, False),
+    (REFILL, INFUSING, INFUSING, None, False),
+    (REFILL, ALARM, STOPPED, None, False),
+    (CRITICAL, STOPPED, ALARM, None, False),
+    (CRITICAL, INFUSING, ALARM, None, False),
+    (CRITICAL, ALARM, ALARM, None, False),
+    (CLEARED, ALARM, STOPPED, None, False),
+    (STROKE, INFUSING, INFUSING, _can_infuse, PULSE),
+    (STALL_RETRY, ALARM, ALARM, _only_stalled, PULSE),
 )
 
 TRIGGERS = tuple(sorted(set(t[0] for t in TRANSITIONS)))
 
 
 class Machine:
-    def __init__(self, ctx, state=BOOT):
-        self.ctx = ctx
-        self.state = state
+    def __init__(self, ctx, state=BOOT, motor=None):
+        self._ctx = ctx
+        self._state = state
+        self._motor = motor
+
+    @property
+    def state(self):
+        return self._state
+
+    def _row(self, trigger):
+        for row in TRANSITIONS:
+            if row[0] == trigger and row[1] == self._state:
+                return row
+        return None
 
     def allowed(self, trigger):
-        for name, source, dest, guard in TRANSITIONS:
-            if name == trigger and source == self.state:
-                return guard is None or guard(self.ctx)
-        return False
+        row = self._row(trigger)
+        return row is not None and (row[3] is None or row[3](self._ctx))
 
     def fire(self, trigger):
-        for name, source, dest, guard in TRANSITIONS:
-            if name == trigger and source == self.state:
-                if guard is not None and not guard(self.ctx):
-                    raise TransitionError("%s refused in state %s: guard" % (trigger, self.state))
-                self.state = dest
-                return dest
-        raise TransitionError("%s is not allowed in state %s" % (trigger, self.state))
+        row = self._row(trigger)
+        if row is None:
+            raise TransitionError("%s is not allowed in state %s" % (trigger, self._state))
+        if row[3] is not None and not row[3](self._ctx):
+            raise TransitionError("%s refused in state %s: guard" % (trigger, self._state))
+        self._state = row[2]
+        return row[2]
+
+    def pulse(self, trigger):
+        """One motor step through a pulsing row; True when the motor's feedback says it turned."""
+        row = self._row(trigger)
+        if row is None or not row[4]:
+            raise TransitionError("%s may not pulse the motor in state %s" % (trigger, self._state))
+        self.fire(trigger)
+        return self._motor.stroke()

@@ -128,6 +128,31 @@ class SerialLink:
         self._out.write(data)
 
 
+def where(exc):
+    """The innermost place an exception passed: "app.py:311 in loop"."""
+    import io
+
+    buf = io.StringIO()
+    if hasattr(sys, "print_exception"):
+        sys.print_exception(exc, buf)
+    else:  # CPython, for tests of this module
+        import traceback
+
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=buf)
+    last = ""
+    for line in buf.getvalue().split("\n"):
+        line = line.strip()
+        if line.startswith("File "):
+            last = line
+    parts = last.split('"')
+    if len(parts) < 3:
+        return "unknown"
+    rest = parts[2].replace(",", "").split()  # line N in NAME
+    line_no = rest[1] if len(rest) > 1 else "?"
+    func = rest[3] if len(rest) > 3 else "?"
+    return "%s:%s in %s" % (parts[1].split("/")[-1], line_no, func)
+
+
 def _read_key():
     try:
         with open(_KEY_FILE, "rb") as f:
@@ -160,3 +185,13 @@ class Hardware:
         self.log = EventLog(self.data_dir)
         self.key = _read_key()
         self.reset_cause = _CAUSES.get(machine.reset_cause(), "unknown")
+
+    def fault(self, exc):
+        """An error the firmware did not expect: log it, then reset. After the reboot the records
+        bring therapy back; staying up in an unknown state, or in the REPL, would stop it."""
+        try:
+            self.log.append(self.clock.now_ms(), "firmware_fault",
+                            {"type": type(exc).__name__, "where": where(exc)})
+        except Exception:  # the log may be what failed: the reset matters more
+            pass
+        machine.reset()

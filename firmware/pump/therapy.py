@@ -106,12 +106,15 @@ class Therapy:
             dose_ug = self.steps_of_day(day - 1)[-1][1]
         return dose_ug
 
-    def profile_rate_at(self, t_ms):
+    def profile_rate_at(self, t_ms, concentration_ug_per_ml=None):
+        """nL/day of the profile at t_ms, at the flowing concentration unless one is given."""
         if self.mode == MINIMUM:
             return self.minimum_rate_nl_per_day
         if self.mode not in (CONTINUOUS, FLEX) or not self.steps:
             return 0
-        return dose_rate_nl_per_day(self.dose_at(t_ms), self.flowing_concentration())
+        if concentration_ug_per_ml is None:
+            concentration_ug_per_ml = self.flowing_concentration()
+        return dose_rate_nl_per_day(self.dose_at(t_ms), concentration_ug_per_ml)
 
     def rate_at(self, t_ms):
         rate = self.profile_rate_at(t_ms)
@@ -167,6 +170,76 @@ class Therapy:
                 need -= rate * (end - t)
             t = end
         return None
+
+    # -- projections (the refill reminder is planned from them) ---------------------------------
+
+    def _profile_credit(self, t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day):
+        """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day."""
+        total = 0
+        while t_ms < end_ms:
+            end = min(self._profile_change_ms(t_ms), end_ms)
+            total += (self.profile_rate_at(t_ms, concentration_ug_per_ml) + extra_nl_per_day) * (end - t_ms)
+            t_ms = end
+        return total
+
+    def _profile_change_ms(self, t_ms):
+        day_ms = t_ms - t_ms % DAY_MS
+        best = day_ms + DAY_MS
+        if self.mode == FLEX:
+            for start_min, _ in self.steps_of_day(t_ms // DAY_MS):
+                at = day_ms + start_min * MINUTE_MS
+                if t_ms < at < best:
+                    best = at
+        return best
+
+    def _walk(self, t_ms, need, concentration_ug_per_ml, extra_nl_per_day, limit_ms):
+        """(t, need left): walk the profile from t_ms until need (nL·ms/day) is owed or limit_ms."""
+        while need > 0 and t_ms < limit_ms:
+            rate = self.profile_rate_at(t_ms, concentration_ug_per_ml) + extra_nl_per_day
+            end = min(self._profile_change_ms(t_ms), limit_ms)
+            if rate > 0 and rate * (end - t_ms) >= need:
+                return t_ms + ceil_div(need, rate), 0
+            need -= rate * (end - t_ms)
+            t_ms = end
+        return t_ms, need
+
+    def time_to_owe_ms(self, need, extra_nl_per_day=0):
+        """When the programme, from t_ms on, will have owed `need` more (nL·ms/day): first what is
+        left of the bridge at the old drug's rate, then the rest; None when it never will."""
+        t_ms = self.t_ms
+        if need <= 0:
+            return t_ms
+        if self.mode not in (CONTINUOUS, FLEX, MINIMUM) and extra_nl_per_day <= 0:
+            return None
+        bridge = self.bridge_remaining_nl * DAY_MS
+        if bridge > 0:
+            first = min(need, bridge)
+            t_ms, left = self._walk(t_ms, first, self.bridge_concentration_ug_per_ml, extra_nl_per_day,
+                                    t_ms + 400 * DAY_MS)
+            if left:
+                return None
+            need -= first
+            if need <= 0:
+                return t_ms
+        # The week repeats: whole weeks in one step, then walk what is left of the last.
+        week = self._profile_credit(t_ms, t_ms + 7 * DAY_MS, self.concentration_ug_per_ml, extra_nl_per_day)
+        if week <= 0:
+            return None
+        weeks = (need - 1) // week
+        t_ms += weeks * 7 * DAY_MS
+        need -= weeks * week
+        t_ms, left = self._walk(t_ms, need, self.concentration_ug_per_ml, extra_nl_per_day,
+                                t_ms + 8 * DAY_MS)
+        return None if left else t_ms
+
+    def remaining_bolus_nl(self, t_ms):
+        """What the boluses running at t_ms still have to deliver."""
+        left = 0
+        for b in self.boluses:
+            start = max(b.start_ms, t_ms)
+            if start < b.end_ms:
+                left += b.volume_nl * (b.end_ms - start) // (b.end_ms - b.start_ms)
+        return left
 
     def stroked(self, at_ms, stroke_nl):
         self.accrue(at_ms)

@@ -90,7 +90,8 @@ def test_hello_then_signed_programming(app):
     ("program", {"mode": "bogus", "daily_dose_ug": 500}, "E_ARG"),
     ("refill", {"volume_ul": 20000, "concentration_ug_per_ml": 0}, "E_ARG"),
     ("refill", {"volume_ul": 50000, "concentration_ug_per_ml": 2000}, "E_LIMIT"),
-    ("config", {"low_reservoir_ul": 100, "empty_reservoir_ul": 500}, "E_ARG"),
+    ("config", {"low_reservoir_ul": 1500, "empty_reservoir_ul": 1500}, "E_ARG"),
+    ("config", {"low_reservoir_ul": 100, "empty_reservoir_ul": 500}, "E_LIMIT"),
     ("warp", {}, "E_UNKNOWN"),
 ])
 def test_refusals_name_the_problem_and_change_nothing(app, verb, payload, code):

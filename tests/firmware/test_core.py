@@ -39,7 +39,9 @@ def test_low_reservoir_at_stroke_36000_and_empty_at_39000(make_pump, clock, moto
     clock.now = 39_000 * STROKE_MS
     pump.run_due(clock.now)
     assert pump.alarms.active["EMPTY_RESERVOIR"] == 78 * DAY_MS
-    assert pump.state == fsm.ALARM and pump.next_event_ms() == 84 * DAY_MS  # only the refill reminder
+    # The reminder came a week before the projected LOW (day 65), not at the 84-day interval.
+    assert pump.reminder_ms == 65 * DAY_MS and "REFILL_REMINDER" in pump.alarms.active
+    assert pump.state == fsm.ALARM and pump.next_event_ms() is None  # nothing more to do
     clock.now = 90 * DAY_MS
     pump.run_due(clock.now)
     assert motor.strokes == 39_000
@@ -73,7 +75,7 @@ def test_a_power_cut_between_record_and_pulse_counts_one_more_never_less(make_pu
         def stroke(self):
             raise PowerCut()
 
-    pump.motor = DeadMotor()
+    pump.machine._motor = DeadMotor()  # the motor is reached only through the state table
     clock.now = STROKE_MS
     with pytest.raises(PowerCut):
         pump.run_due(clock.now)
@@ -92,5 +94,5 @@ def test_programming_before_boot_is_refused(make_pump):
 def test_alarm_thresholds_are_programmable(make_pump, clock):
     pump = infusing(make_pump, clock, volume_ul=3000)
     assert "LOW_RESERVOIR" not in pump.alarms.active
-    pump.configure(low_nl=3_000_000)
+    pump.configure({"low_reservoir_ul": 3_000})
     assert "LOW_RESERVOIR" in pump.alarms.active

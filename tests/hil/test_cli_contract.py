@@ -33,8 +33,8 @@ def test_the_contract_end_to_end(bench):
     assert status["mode"] == "flex" and status["steps"] == ["00:00=500", "22:00=600"]
     status = js(bench, "program", "flex", "--step", "00:00=500", "--step", "sun/10:00=450")
     assert status["week"] == {"6": ["10:00=450"]}
-    assert js(bench, "program", "minimum-rate")["mode"] == "minimum-rate"
-    stopped = pumpsim(bench, "program", "stop", "--json")
+    assert js(bench, "program", "minimum-rate", "--confirm")["mode"] == "minimum-rate"
+    stopped = pumpsim(bench, "program", "stop", "--confirm", "--json")
     assert json.loads(stopped.stdout)["state"] == "stopped"
     assert "WARNING" in stopped.stderr and "abrupt" in stopped.stderr
 

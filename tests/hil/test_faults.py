@@ -156,7 +156,7 @@ def test_a_bad_copy_is_found_and_repaired_while_stopped(infusing):
     # Infusing, the records are rewritten with every stroke; stopped, they stay as they are, and
     # the hourly scrub is what finds a copy gone bad.
     bench, client = infusing
-    client.program_stop()
+    client.program_stop(confirm=True)
     bench.advance_ms(3_600_000)
     t0 = bench.rig.time()["clock_ms"]
     bench.rig.corrupt_flash("state")

@@ -60,7 +60,7 @@ def test_continuous_three_days_hour_by_hour(filled):
 
 def test_minimum_rate_keeps_the_catheter_open(filled):
     bench, client = filled
-    client.program_minimum_rate()
+    client.program_minimum_rate(confirm=True)
     assert client.status()["rate_nl_per_day"] == 6000
     before = bench.rig.measure()
     bench.advance_days(10)
@@ -71,7 +71,7 @@ def test_minimum_rate_keeps_the_catheter_open(filled):
 def test_stop_warns_and_stops(filled):
     bench, client = filled
     client.program_continuous(daily_dose_ug=500)
-    reply = client.program_stop()
+    reply = client.program_stop(confirm=True)
     assert "withdrawal" in reply["warning"] or "abrupt" in reply["warning"]
     assert reply["state"] == "stopped"
     pulses = bench.rig.measure()["pulses"]
@@ -96,7 +96,8 @@ def test_a_50_ug_bolus_over_an_hour_adds_25_ul_then_the_profile_resumes(filled):
 
 def test_priming_bolus_fills_the_catheter_volume(filled):
     bench, client = filled
-    client.program_minimum_rate()
+    client.program_minimum_rate(confirm=True)
+    client.config(catheter_ul=50)  # 150 µL of tubing and 50 µL of catheter to fill
     start_ms = bench.rig.time()["clock_ms"]
     client.bolus_prime(volume_ul=200, minutes=30)
     hour_by_hour(bench, 72, lambda a, b: Fraction(6000 * (b - a), DAY_MS)

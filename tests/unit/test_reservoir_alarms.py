@@ -73,13 +73,15 @@ def test_a_refill_below_the_thresholds_alarms_at_once(tmp_path):
 
 
 def test_thresholds_are_programmable_and_checked_at_once(tmp_path):
-    pump, clock, motor = filled(tmp_path)
-    pump.configure(low_nl=19_000_000)
+    pump, clock, motor = filled(tmp_path, volume_ul=4_000)
     assert "LOW_RESERVOIR" not in pump.alarms.active
-    run_until(pump, clock, motor, 5 * DAY_MS)
-    assert raised(pump)[-1] == ("LOW_RESERVOIR", 2000 * STROKE_MS)  # 1 mL out: day 4
-    pump.configure(low_nl=19_950_000, empty_nl=19_000_000)
-    assert pump.alarms.active["EMPTY_RESERVOIR"] == 5 * DAY_MS and pump.state == "alarm"
+    pump.configure({"low_reservoir_ul": 4_000})
+    assert pump.alarms.active["LOW_RESERVOIR"] == 0 and pump.state == "infusing"
+    pump.configure({"low_reservoir_ul": 10_000, "empty_reservoir_ul": 2_000})
+    run_until(pump, clock, motor, 10 * DAY_MS)
+    # 4 mL − 4000 × 0.5 µL = 2 mL: the new empty threshold, at that stroke and no later.
+    assert pump.alarms.active["EMPTY_RESERVOIR"] == 4000 * STROKE_MS and pump.state == "alarm"
+    assert motor.strokes == 4000
 
 
 def test_raise_and_clear_produce_one_event_each():

@@ -41,6 +41,9 @@ class Ctx:
     def can_infuse(self):
         return True
 
+    def can_infuse_but_stalled(self):
+        return True
+
 
 transitions = {}
 for state in fsm.STATES:
