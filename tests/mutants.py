@@ -70,7 +70,9 @@ UNAUTHENTICATED = FRAMING + "test_an_unauthenticated_change_is_refused_and_count
 STORE_RECORDS = "tests/unit/test_store_records.py::"
 FSM_SPEC = "tests/unit/test_fsm_table.py::test_the_firmware_knows_the_same_states_and_triggers"
 FSM_GUARD = "tests/unit/test_fsm_table.py::test_a_failing_guard_refuses_and_changes_nothing"
-FSM_SELF_GUARD = "tests/firmware/test_fsm.py::test_a_guard_refuses_and_leaves_the_state"
+FSM_PAIRS = "tests/unit/test_fsm_table.py::test_every_pair_goes_where_the_table_says_or_is_refused"
+FSM_PULSING = "tests/unit/test_fsm_table.py::test_the_motor_moves_only_through_a_pulsing_row"
+HAZARDS = "tests/hil/test_hazards.py::"
 CORE_TESTS = "tests/firmware/test_core.py::"
 CROSSING = CORE_TESTS + "test_low_reservoir_at_stroke_36000_and_empty_at_39000"
 RESERVOIR_ALARMS = "tests/unit/test_reservoir_alarms.py::"
@@ -122,6 +124,12 @@ MUTANTS = [
            "one patient bolus more a day", [PATIENT]),
     mutant("max-per-day-gone", BOLUSES, "if len(mine) >= max_per_day:", "if False:",
            "no patient-bolus daily maximum", [PATIENT], hazard="overdose: patient boluses"),
+    mutant("prime-unbounded", BOLUSES, "if volume_ul > dead_ul:", "if False:",
+           "priming beyond tubing and catheter", [HAZARDS + "test_priming_up_to_the_dead_volume_and_not_one_microlitre_more"],
+           hazard="overdose: priming"),
+    mutant("prime-dead-volume-refused", BOLUSES, "if volume_ul > dead_ul:", "if volume_ul >= dead_ul:",
+           "priming exactly the dead volume refused",
+           [HAZARDS + "test_priming_up_to_the_dead_volume_and_not_one_microlitre_more"]),
     mutant("bolus-in-alarm", BOLUSES, "if pump.state == fsm.ALARM:", "if False:",
            "a bolus asked in the alarm state is not refused up front",
            [RESERVOIR_ALARMS + "test_the_alarm_state_never_pumps"]),
@@ -227,12 +235,20 @@ MUTANTS = [
            "frames up to 4096 bytes", [FRAMING + "test_the_longest_frame_passes_and_one_byte_more_does_not"]),
 
     # -- the state table ---------------------------------------------------------------------
-    mutant("fsm-refill-in-alarm-infuses", FSM, "(\"refill\", ALARM, STOPPED, None)",
-           "(\"refill\", ALARM, INFUSING, None)", "state-table row: refill in alarm -> infusing", [FSM_SPEC]),
-    mutant("fsm-resume-unguarded", FSM, "(\"resume\", STOPPED, INFUSING, _can_infuse)",
-           "(\"resume\", STOPPED, INFUSING, None)", "state-table row: resume without its guard", [FSM_GUARD]),
-    mutant("fsm-allowed-ignores-guard", FSM, "return guard is None or guard(self.ctx)", "return True",
-           "`allowed` ignores the guard", [FSM_SELF_GUARD]),
+    # tests/unit/test_fsm_table.py holds the table to a specification of its own: a test that
+    # reads its expectations from fsm.TRANSITIONS could never notice an edited row.
+    mutant("fsm-refill-in-alarm-infuses", FSM, "(REFILL, ALARM, STOPPED, None, False)",
+           "(REFILL, ALARM, INFUSING, None, False)", "state-table row: refill in alarm -> infusing", [FSM_SPEC]),
+    mutant("fsm-resume-unguarded", FSM, "(RESUME, STOPPED, INFUSING, _can_infuse, False)",
+           "(RESUME, STOPPED, INFUSING, None, False)", "state-table row: resume without its guard", [FSM_GUARD]),
+    mutant("fsm-allowed-ignores-guard", FSM, "return row is not None and (row[3] is None or row[3](self._ctx))",
+           "return row is not None", "`allowed` ignores the guard", [FSM_PAIRS, FSM_GUARD]),
+    mutant("fsm-stall-retry-unguarded", FSM, "(STALL_RETRY, ALARM, ALARM, _only_stalled, PULSE)",
+           "(STALL_RETRY, ALARM, ALARM, None, PULSE)", "state-table row: a stall retry pulses in any alarm",
+           [HAZARDS + "test_the_rig_counts_no_pulse_in_the_states_that_forbid_one"],
+           hazard="uncontrolled delivery"),
+    mutant("fsm-any-row-pulses", FSM, "if row is None or not row[4]:", "if row is None:",
+           "a row that does not pulse reaches the motor", [FSM_PULSING]),
 
     # -- therapy and accounting --------------------------------------------------------------
     mutant("stroke-half-credit", THERAPY, "self.credit -= stroke_nl * DAY_MS",
@@ -261,10 +277,19 @@ MUTANTS = [
     mutant("discrepancy-never-flagged", CORE,
            "result[\"flagged\"] = abs(milli_pct) > self.discrepancy_limit_permille * 100",
            "result[\"flagged\"] = False", "no refill is flagged", [FLAGGED],
-           hazard="over-infusion unnoticed"),
-    mutant("config-discrepancy-ignored", CORE,
-           "values.get(\"disc_permille\", self.discrepancy_limit_permille)", "self.discrepancy_limit_permille",
-           "config's discrepancy limit ignored", [CONFIG_LIMIT, FLAGGED]),
+           hazard="over- or under-infusion unnoticed"),
+    mutant("config-discrepancy-ignored", CORE, "values.get(\"discrepancy_limit_permille\",",
+           "{}.get(\"discrepancy_limit_permille\",", "config's discrepancy limit ignored", [CONFIG_LIMIT, FLAGGED]),
+    mutant("config-ranges-unchecked", CORE, "if not low <= value <= high:", "if False:",
+           "config accepts any value", [HAZARDS + "test_every_setting_is_refused_one_step_outside_its_range"],
+           hazard="wrong settings"),
+    mutant("config-discrepancy-40", DRUGLIB, "\"discrepancy_limit_permille\": (50, 250)",
+           "\"discrepancy_limit_permille\": (50, 400)", "a 40 % discrepancy limit accepted",
+           [HAZARDS + "test_the_cli_refuses_a_5_ml_catheter_and_a_40_percent_discrepancy_limit"]),
+    mutant("reminder-ignores-projection", CORE,
+           "self.reminder_ms = min(self.reminder_ms, low_ms - self.reminder_lead_days * DAY_MS)",
+           "self.reminder_ms = self.reminder_ms", "the refill reminder ignores the projected low reservoir",
+           [HAZARDS + "test_the_reminder_is_a_week_before_the_projected_low_reservoir"]),
     mutant("memory-error-kept", CORE, "self.alarms.clear(al.MEMORY_ERROR, now_ms)", "pass",
            "a refill does not end MEMORY_ERROR", [MEMORY_ERROR]),
 
@@ -283,6 +308,20 @@ MUTANTS = [
     # -- watchdog and stop -------------------------------------------------------------------
     mutant("no-watchdog", HAL, "self._wdt = machine.WDT(timeout=timeout_ms) if timeout_ms else None",
            "self._wdt = None", "no watchdog", [WATCHDOG], hazard="withdrawal: firmware hangs"),
+    mutant("crash-to-repl", APP, "hw.fault(exc)  # logs firmware_fault and resets: does not return", "pass",
+           "an unexpected error drops the pump into the REPL",
+           [HAZARDS + "test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes[verb]"],
+           hazard="withdrawal: a crash stops therapy silently"),
+    mutant("stop-unconfirmed", APP, "if args.get(\"confirm\") is not True:", "if False:",
+           "stop and minimum rate need no confirmation",
+           [HAZARDS + "test_stopping_or_dropping_to_the_minimum_rate_needs_confirmation"],
+           hazard="withdrawal: therapy stopped unknowingly"),
+    mutant("stopped-silent", CORE, "a.set(al.THERAPY_STOPPED, self.therapy.mode == STOP, now_ms)",
+           "a.set(al.THERAPY_STOPPED, False, now_ms)", "a stopped pump raises no alarm",
+           [HAZARDS + "test_a_stopped_pump_is_never_silent"], hazard="withdrawal: therapy stopped unknowingly"),
+    mutant("low-battery-reset-quiet", CORE, "self.alarms.raise_(al.LOW_BATTERY_RESET, now_ms)", "pass",
+           "a low-battery reset sounds no alarm",
+           [HAZARDS + "test_a_low_battery_reset_sounds_high_priority_until_reprogrammed"]),
     mutant("stop-warning-silent", CORE,
            "(\"therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, \"",
            "(\"therapy stopped; \"", "`program stop` without the withdrawal warning", [STOP],
