@@ -30,7 +30,7 @@ def test_a_stale_fragment_or_a_missing_test_is_reported():
     good = gate.load(ROOT)[0]
     stale = dict(good, id="stale", original=good["original"] + " # not in the file")
     missing = dict(good, id="missing", tests=["tests/unit/test_fsm_table.py::test_there_is_no_such_test"])
-    twice = dict(good, id="twice", file="firmware/pump/fsm.py", original="None)")
+    twice = dict(good, id="twice", file="firmware/pump/core.py", original="self.")
     problems = gate.list_problems(ROOT, gate.load(ROOT) + [stale, missing, twice])
     assert "stale" in problems["stale"][0] and "no such test" in problems["missing"][0]
     assert "stale" in problems["twice"][0]
