@@ -134,6 +134,8 @@ def list_problems(root, mutants, rows=None):
         for node_id in m["tests"]:
             if not _test_exists(root, node_id):
                 bad(key, "no such test: %s" % node_id)
+            elif node_id.partition("::")[0] not in tracked:
+                bad(key, "%s is not tracked: the gate's copy of the tree would not hold it" % node_id)
         if m["hazard"] is not None:
             if m["hazard"] not in rows:
                 bad(key, "no hazard row %r in %s" % (m["hazard"], SAFETY))

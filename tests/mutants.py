@@ -72,6 +72,8 @@ FSM_SPEC = "tests/unit/test_fsm_table.py::test_the_firmware_knows_the_same_state
 FSM_GUARD = "tests/unit/test_fsm_table.py::test_a_failing_guard_refuses_and_changes_nothing"
 FSM_PAIRS = "tests/unit/test_fsm_table.py::test_every_pair_goes_where_the_table_says_or_is_refused"
 FSM_PULSING = "tests/unit/test_fsm_table.py::test_the_motor_moves_only_through_a_pulsing_row"
+FSM_ALLOWED = "tests/unit/test_fsm_guards.py::test_a_guarded_row_is_allowed_only_when_its_guard_says_yes"
+NO_PULSE = "tests/hil/test_hazards.py::test_the_rig_counts_no_pulse_in_the_states_that_forbid_one"
 HAZARDS = "tests/hil/test_hazards.py::"
 CORE_TESTS = "tests/firmware/test_core.py::"
 CROSSING = CORE_TESTS + "test_low_reservoir_at_stroke_36000_and_empty_at_39000"
@@ -242,10 +244,13 @@ MUTANTS = [
     mutant("fsm-resume-unguarded", FSM, "(RESUME, STOPPED, INFUSING, _can_infuse, False)",
            "(RESUME, STOPPED, INFUSING, None, False)", "state-table row: resume without its guard", [FSM_GUARD]),
     mutant("fsm-allowed-ignores-guard", FSM, "return row is not None and (row[3] is None or row[3](self._ctx))",
-           "return row is not None", "`allowed` ignores the guard", [FSM_PAIRS, FSM_GUARD]),
+           "return row is not None", "`allowed` ignores the guard", [FSM_ALLOWED, FSM_PAIRS]),
     mutant("fsm-stall-retry-unguarded", FSM, "(STALL_RETRY, ALARM, ALARM, _only_stalled, PULSE)",
            "(STALL_RETRY, ALARM, ALARM, None, PULSE)", "state-table row: a stall retry pulses in any alarm",
-           [HAZARDS + "test_the_rig_counts_no_pulse_in_the_states_that_forbid_one"],
+           [FSM_PULSING, NO_PULSE], hazard="uncontrolled delivery"),
+    # The pump checks the same condition before a retry: both layers must hold on their own.
+    mutant("stall-retry-despite-eos", CORE, "and not self.alarms.critical(but=al.MOTOR_STALL)", "and True",
+           "a stalled motor is retried while another critical alarm stands", [NO_PULSE],
            hazard="uncontrolled delivery"),
     mutant("fsm-any-row-pulses", FSM, "if row is None or not row[4]:", "if row is None:",
            "a row that does not pulse reaches the motor", [FSM_PULSING]),
