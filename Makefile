@@ -6,7 +6,7 @@ BOARD ?= emu
 PORT ?=
 RUN_DIR ?= run/demo
 
-.PHONY: run test bench flash build clean
+.PHONY: run test bench mutants flash build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,11 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pumpsim.hil.bench --write docs/benchmarks.md
+
+# The mutation gate: every curated mutant of tests/mutants.py must be killed by its tests, or
+# have its reason in docs/safety.md ("Mutation gate").
+mutants: $(BIN)/.installed
+	$(BIN)/python -m pumpsim.hil.mutants
 
 build: $(BIN)/.installed
 	$(BIN)/pumpsim build --board $(BOARD)
