@@ -54,8 +54,15 @@ PATIENT = ENGINE + "test_patient_boluses_respect_lockout_and_daily_maximum"
 STOP = ENGINE + "test_stop_warns_and_stops"
 MINIMUM = ENGINE + "test_minimum_rate_keeps_the_catheter_open"
 BRIDGE = REFILL_LOG + "test_a_concentration_change_pushes_the_old_drug_through_first"
-FLAGGED = REFILL_LOG + "test_withdrawn_volume_20_percent_short_is_flagged"
-NOT_FLAGGED = REFILL_LOG + "test_a_small_discrepancy_is_not_flagged"
+BOUNDS = "tests/hil/test_boundaries.py::"
+FLAGGED = REFILL_LOG + "test_the_cli_reports_and_the_log_keeps_a_flagged_discrepancy"
+DISCREPANCY_BOTH_WAYS = BOUNDS + "test_a_refill_discrepancy_is_flagged_only_beyond_14_5_percent_either_way"
+CONFIGURED_DISCREPANCY = BOUNDS + "test_a_configured_discrepancy_limit_is_the_one_applied"
+BOLUS_CAP_EXACT = BOUNDS + "test_boluses_add_up_to_exactly_100_ug_in_24_hours_and_not_one_more"
+BOLUS_WINDOW = BOUNDS + "test_the_24_hour_window_counts_a_bolus_of_23h59_ago_and_not_one_of_24h01_ago"
+LOCKOUT_EDGE = BOUNDS + "test_a_patient_bolus_is_refused_one_second_before_the_lockout_ends_and_given_at_its_end"
+THIRD_ATTEMPT = BOUNDS + "test_a_stroke_that_turns_on_its_third_attempt_is_delivered_once"
+THREE_FAILURES = BOUNDS + "test_a_stroke_that_fails_three_attempts_is_a_motor_stall_at_that_stroke"
 NO_KEY = BAD_INPUT + "test_therapy_change_without_the_key_is_refused"
 WRONG_KEY = BAD_INPUT + "test_a_wrong_key_is_refused"
 GARBAGE = BAD_INPUT + "test_garbage_and_control_bytes_never_stop_the_pump"
@@ -97,7 +104,7 @@ MUTANTS = [
     mutant("flex-step-unchecked", CORE, "if dose_ug > lib.MAX_DAILY_DOSE_UG:", "if False:",
            "flex steps skip the daily dose limit", [DOSE_GUARD]),
     mutant("bolus-cap-101", DRUGLIB, "MAX_BOLUS_UG_PER_24H = 100", "MAX_BOLUS_UG_PER_24H = 101",
-           "bolus cap 100 -> 101 ug per 24 h", [BOLUS_24H, DOSE_GUARD]),
+           "bolus cap 100 -> 101 ug per 24 h", [BOLUS_CAP_EXACT, BOLUS_24H, DOSE_GUARD]),
     mutant("bolus-cap-gone", DRUGLIB, "MAX_BOLUS_UG_PER_24H = 100", "MAX_BOLUS_UG_PER_24H = 10 ** 9",
            "no bolus cap", [BOLUS_24H], hazard="overdose: programming error"),
     mutant("bolus-24h-sum-ignored", BOLUSES, "if given_ug + dose_ug > lib.MAX_BOLUS_UG_PER_24H:",
@@ -105,9 +112,9 @@ MUTANTS = [
            [BOLUS_24H]),
     mutant("bolus-cap-inclusive", BOLUSES, "if given_ug + dose_ug > lib.MAX_BOLUS_UG_PER_24H:",
            "if given_ug + dose_ug >= lib.MAX_BOLUS_UG_PER_24H:", "a bolus total exactly at the cap refused",
-           [BOLUS_24H, LIMITS_ALLOWED]),
+           [BOLUS_CAP_EXACT, BOLUS_24H, LIMITS_ALLOWED]),
     mutant("bolus-window-12h", BOLUSES, "if b[0] > now_ms - DAY_MS]", "if b[0] > now_ms - DAY_MS // 2]",
-           "24 h bolus window cut to 12 h", [BOLUS_24H, PATIENT]),
+           "24 h bolus window cut to 12 h", [BOLUS_WINDOW, BOLUS_24H, PATIENT]),
     mutant("concentration-750", DRUGLIB, "CONCENTRATIONS_UG_PER_ML = (50, 500, 1000, 2000)",
            "CONCENTRATIONS_UG_PER_ML = (50, 500, 750, 1000, 2000)", "750 ug/mL accepted",
            [DOSE_GUARD, REFUSED]),
@@ -121,7 +128,8 @@ MUTANTS = [
     mutant("lockout-gone", BOLUSES, "elif mine and now_ms - mine[-1][0] < lockout_ms:", "elif False:",
            "no patient-bolus lockout", [PATIENT], hazard="overdose: patient boluses"),
     mutant("lockout-one-short", BOLUSES, "elif mine and now_ms - mine[-1][0] < lockout_ms:",
-           "elif mine and now_ms - mine[-1][0] < lockout_ms - 1000:", "lockout ends 1 s early", [PATIENT]),
+           "elif mine and now_ms - mine[-1][0] < lockout_ms - 1000:", "lockout ends 1 s early",
+           [LOCKOUT_EDGE, PATIENT]),
     mutant("max-per-day-plus-one", BOLUSES, "if len(mine) >= max_per_day:", "if len(mine) > max_per_day:",
            "one patient bolus more a day", [PATIENT]),
     mutant("max-per-day-gone", BOLUSES, "if len(mine) >= max_per_day:", "if False:",
@@ -156,7 +164,7 @@ MUTANTS = [
 
     # -- the motor ---------------------------------------------------------------------------
     mutant("motor-attempts-2", CORE, "MOTOR_ATTEMPTS = 3", "MOTOR_ATTEMPTS = 2", "motor attempts 3 -> 2",
-           [INTERMITTENT, STALL]),
+           [THIRD_ATTEMPT, THREE_FAILURES, INTERMITTENT, STALL]),
     mutant("motor-no-retry", CORE, "for _ in range(MOTOR_ATTEMPTS):", "for _ in range(1):",
            "a missed step is never retried", [INTERMITTENT],
            hazard="under-delivery: motor slips"),
@@ -275,16 +283,23 @@ MUTANTS = [
 
     # -- refill discrepancy and settings ------------------------------------------------------
     mutant("discrepancy-19.5", DRUGLIB, "DISCREPANCY_LIMIT_PERMILLE = 145", "DISCREPANCY_LIMIT_PERMILLE = 195",
-           "discrepancy limit 14.5 -> 19.5 %", [FLAGGED, NOT_FLAGGED]),
+           "discrepancy limit 14.5 -> 19.5 %", [DISCREPANCY_BOTH_WAYS, FLAGGED]),
     mutant("discrepancy-one-way", CORE, "abs(milli_pct) > self.discrepancy_limit_permille",
            "milli_pct > self.discrepancy_limit_permille", "abs() dropped from the discrepancy",
-           [FLAGGED, NOT_FLAGGED]),
+           [DISCREPANCY_BOTH_WAYS]),
+    mutant("lost-stroke-not-presumed", CORE,
+           "presumed = getattr(self.store, \"lost_newer\", False) and self._presume_stroke()",
+           "presumed = False", "a whole newest record gone bad: its stroke made again",
+           [REPAIRED_AT_BOOT]),
+    mutant("torn-write-taken-as-whole", STORE, "return seq if len(data) >= _HEAD_LEN + length + 4 else None",
+           "return seq", "a torn write presumed to have been followed by its stroke", [POWER_CUTS]),
     mutant("discrepancy-never-flagged", CORE,
            "result[\"flagged\"] = abs(milli_pct) > self.discrepancy_limit_permille * 100",
-           "result[\"flagged\"] = False", "no refill is flagged", [FLAGGED],
+           "result[\"flagged\"] = False", "no refill is flagged", [DISCREPANCY_BOTH_WAYS, FLAGGED],
            hazard="over- or under-infusion unnoticed"),
     mutant("config-discrepancy-ignored", CORE, "values.get(\"discrepancy_limit_permille\",",
-           "{}.get(\"discrepancy_limit_permille\",", "config's discrepancy limit ignored", [CONFIG_LIMIT, FLAGGED]),
+           "{}.get(\"discrepancy_limit_permille\",", "config's discrepancy limit ignored",
+           [CONFIG_LIMIT, CONFIGURED_DISCREPANCY]),
     mutant("config-ranges-unchecked", CORE, "if not low <= value <= high:", "if False:",
            "config accepts any value", [HAZARDS + "test_every_setting_is_refused_one_step_outside_its_range"],
            hazard="wrong settings"),
