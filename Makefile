@@ -16,8 +16,11 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
 
+# One worker per core: each test boots its own virtual boards, and each worker builds its own image.
+PYTEST_ARGS ?= -n auto
+
 test: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pumpsim.hil.bench --write docs/benchmarks.md
