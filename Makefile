@@ -6,7 +6,7 @@ BOARD ?= emu
 PORT ?=
 RUN_DIR ?= run/demo
 
-.PHONY: run test bench soak flash build clean
+.PHONY: run test bench soak mutants flash build clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -16,11 +16,19 @@ $(BIN)/.installed: pyproject.toml
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
 
+# One worker per core: each test boots its own virtual boards, and each worker builds its own image.
+PYTEST_ARGS ?= -n auto
+
 test: $(BIN)/.installed
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pumpsim.hil.bench --write docs/benchmarks.md
+
+# The mutation gate: every curated mutant of tests/mutants.py must be killed by its tests, or
+# have its reason in docs/safety.md ("Mutation gate").
+mutants: $(BIN)/.installed
+	$(BIN)/python -m pumpsim.hil.mutants
 
 build: $(BIN)/.installed
 	$(BIN)/pumpsim build --board $(BOARD)

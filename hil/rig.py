@@ -105,8 +105,11 @@ class Rig:
         """Set the battery voltage the board's ADC reads (None: read it)."""
         return self.request("battery" if millivolts is None else "battery %d" % millivolts)
 
-    def stall(self, mode):
-        """Motor stall: "on", "off" or "intermittent" (every other step fails)."""
+    def stall(self, mode, attempts=None):
+        """Motor stall: "on", "off", "intermittent" (every other step fails), or "next" with
+        attempts: exactly that many of the next motor attempts fail, then the motor turns."""
+        if mode == "next":
+            return self.request("stall next %s" % attempts)
         return self.request("stall %s" % mode)
 
     def tones(self):

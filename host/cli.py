@@ -218,8 +218,16 @@ def cmd_alarms_test(args):
 
 
 def cmd_rig_fault_motor_stall(args):
+    attempts = None
+    if args.mode == "next":
+        if args.attempts is None:
+            raise UsageError("motor-stall next needs N: how many of the next motor attempts fail")
+        attempts = units.positive_int(args.attempts, "motor-stall next N")
+    elif args.attempts is not None:
+        raise UsageError("only motor-stall next takes a number, not %s" % args.mode)
     with Target(args).rig() as rig:
-        emit(args, rig.stall(args.mode), lambda r: "motor stall: %s" % r["stall"])
+        emit(args, rig.stall(args.mode, attempts), lambda r: "motor stall: %s%s" % (
+            r["stall"], " %d attempts" % r["fail_next"] if "fail_next" in r else ""))
 
 
 def cmd_rig_battery(args):
@@ -421,7 +429,9 @@ COMMANDS = (
     (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
     (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {}), JSON]),
     (("rig", "fault", "motor-stall"), cmd_rig_fault_motor_stall, [
-        (("mode",), {"choices": ["on", "off", "intermittent"]}), JSON]),
+        (("mode",), {"choices": ["on", "off", "intermittent", "next"]}),
+        (("attempts",), {"nargs": "?", "metavar": "N", "help": "with next: the next N motor attempts fail"}),
+        JSON]),
     (("rig", "battery"), cmd_rig_battery, [(("--volts",), {}), JSON]),
     (("rig", "corrupt-flash"), cmd_rig_corrupt_flash, [
         (("--target",), {"default": "state", "choices": ["state", "both", "log"]}), JSON]),

@@ -168,9 +168,18 @@ class RigServer:
         return {"battery_mv": self.sup.battery_uv() // 1000}
 
     def stall(self, conn, arg):
+        mode, _, count = arg.partition(" ")
+        if mode == "next":
+            count = count.strip()
+            if not count.isdigit() or int(count) < 1:
+                raise RigError("stall next takes how many of the next motor attempts fail, "
+                               "a whole number from 1, not %r" % count)
+            self.sup.stall, self.sup.stall_left = "next", int(count)
+            self.sup.save_state()
+            return {"stall": "next", "fail_next": int(count)}
         if arg not in ("on", "off", "intermittent"):
-            raise RigError("stall takes on, off or intermittent, not %r" % arg)
-        self.sup.stall = arg
+            raise RigError("stall takes on, off, intermittent or next N, not %r" % arg)
+        self.sup.stall, self.sup.stall_left = arg, 0
         self.sup.save_state()
         return {"stall": arg}
 

@@ -72,7 +72,8 @@ class Supervisor:
         self.feedback_pin = self.pins["MOTOR_FEEDBACK"]
         self.buzzer_pin = self.pins["BUZZER"]
         self.battery_pin = self.pins["BATTERY_ADC"]
-        self.stall = state.get("stall", "off")  # off, on, intermittent
+        self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
+        self.stall_left = state.get("stall_left", 0)
         self.attempts = 0
         model = self.board_info["battery_model"]
         self.battery_drain = (model["drain_uv_per_day"], model["drain_nv_per_stroke"])
@@ -108,6 +109,7 @@ class Supervisor:
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
+                 "stall_left": self.stall_left,
                  "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -382,7 +384,14 @@ class Supervisor:
     def _step(self):
         """A rising edge on MOTOR_STEP: the motor turns unless a stall is injected."""
         self.attempts += 1
-        moved = self.stall == "off" or (self.stall == "intermittent" and self.attempts % 2 == 0)
+        if self.stall == "next":
+            # Fails exactly the next stall_left attempts, then turns for good.
+            self.stall_left -= 1
+            if self.stall_left <= 0:
+                self.stall, self.stall_left = "off", 0
+            moved = False
+        else:
+            moved = self.stall == "off" or (self.stall == "intermittent" and self.attempts % 2 == 0)
         if moved:
             self.pulses += 1
         self.levels[self.feedback_pin] = 1 if moved else 0

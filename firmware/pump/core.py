@@ -168,8 +168,10 @@ class Pump:
         now_ms = self.clock.now_ms()
         payload = self.store.load()
         memory_lost = payload is None and self.store.repaired
+        presumed = False
         if payload is not None:
             self._restore(payload)
+            presumed = getattr(self.store, "lost_newer", False) and self._presume_stroke()
             self.therapy.resume_after_outage(now_ms)
         self.boots += 1
         self.machine.fire(fsm.BOOTED)
@@ -199,6 +201,8 @@ class Pump:
             fields["battery_mv"] = self.battery_mv
         if safe:
             fields["safe_state"] = safe
+        if presumed:
+            fields["presumed_strokes"] = 1
         if memory_lost:
             fields["memory"] = "lost"
         elif self.store.repaired:
@@ -206,6 +210,23 @@ class Pump:
         if self.log.bad_slots:
             fields["log_bad_slots"] = self.log.bad_slots
         self.note("boot", fields)
+
+    def _presume_stroke(self):
+        """The newest record went bad after it was written whole, and the one restored is older:
+        the stroke that newer record announced may have been made. Count it, so that the pump
+        never counts less than it delivered and does not make the same stroke twice; at worst it
+        counts one more than it made, and the reservoir estimate errs on the safe side."""
+        t = self.therapy
+        if self.alarms.critical() or not (t.mode in (CONTINUOUS, FLEX, MINIMUM) or t.boluses) \
+                or t.concentration_ug_per_ml <= 0:
+            return False
+        self.strokes += 1
+        self.reservoir_nl -= self.stroke_nl
+        self.delivered_nl += self.stroke_nl
+        t.credit -= self.stroke_nl * DAY_MS
+        if t.bridge_remaining_nl > 0:
+            t.bridge_remaining_nl = max(0, t.bridge_remaining_nl - self.stroke_nl)
+        return True
 
     # -- strokes -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ class Store:
         )
         self.seq = 0
         self.repaired = False
+        self.lost_newer = False
         try:
             os.mkdir(directory)
         except OSError:
@@ -43,17 +44,42 @@ class Store:
             return False
         return seq, data[_HEAD_LEN:end]
 
+    def _complete(self, path):
+        """The seq of a bad slot that was written whole and went bad later (a failing cell), -1
+        when its header went bad too; None when the write itself was torn short (the power went
+        while writing it, so nothing that was to follow it happened)."""
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            return None
+        if len(data) < _HEAD_LEN + 4:
+            return None
+        magic, seq, length = struct.unpack_from(_HEAD, data, 0)
+        if magic != _MAGIC:
+            return -1
+        # A torn write is a prefix of the record it was to be: shorter than its header says.
+        return seq if len(data) >= _HEAD_LEN + length + 4 else None
+
     def load(self):
-        """The newest valid payload, or None when no slot holds one; `repaired` tells whether a
-        slot was torn or corrupted."""
+        """The newest valid payload, or None when no slot holds one. `repaired` tells whether a
+        slot was torn or corrupted; `lost_newer`, whether a slot that may have been newer than the
+        one loaded had been written whole (what it recorded may have happened)."""
         best = None
         self.repaired = False
+        bad = []
         for path in self._paths:
             record = self._read(path)
             if record is False:
                 self.repaired = True
+                bad.append(path)
             elif record is not None and (best is None or record[0] > best[0]):
                 best = record
+        self.lost_newer = False
+        for path in bad:
+            seq = self._complete(path)
+            if seq is not None and (seq < 0 or best is None or seq > best[0]):
+                self.lost_newer = True
         if best is None:
             return None
         self.seq = best[0]

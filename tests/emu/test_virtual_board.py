@@ -99,6 +99,11 @@ def test_a_second_board_in_the_same_folder_is_refused(toy_board, tmp_path):
     ("advance -5", "backwards"),
     ("clock x0", "clock mode"),
     ("warp 9", "unknown rig request"),
+    ("stall next", "whole number from 1"),
+    ("stall next 0", "whole number from 1"),
+    ("stall next -2", "whole number from 1"),
+    ("stall next two", "whole number from 1"),
+    ("stall sometimes", "next N"),
 ])
 def test_bad_rig_requests_are_refused_and_change_nothing(toy_board, request_line, reason):
     info, rig = toy_board

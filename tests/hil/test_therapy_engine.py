@@ -153,12 +153,24 @@ def test_the_dose_guard_names_the_limit_and_changes_nothing(filled, call, limit)
 def test_bolus_doses_add_up_to_the_24_hour_limit(filled):
     bench, client = filled
     client.program_continuous(daily_dose_ug=500)
+    start = bench.rig.measure()
     client.bolus(dose_ug=60, minutes=10)
     with pytest.raises(Refused) as refused:
-        client.bolus(dose_ug=50, minutes=10)
+        client.bolus(dose_ug=50, minutes=10)  # 110 µg in 24 h
     assert refused.value.limit == "max_bolus_ug_per_24h"
     bench.advance_days(1.01)
-    client.bolus(dose_ug=50, minutes=10)
+    # The refused 50 µg delivered nothing: a day of the profile and the 60 µg (30 µL) only.
+    first_ms = bench.rig.time()["clock_ms"] - start["clock_ms"]
+    end = bench.rig.measure()
+    check_delivered(end["delivered_nl"] - start["delivered_nl"],
+                    continuous_volume_nl(500, CONC, first_ms) + 30_000, end["stroke_nl"], "the first day")
+    # A day later the 60 µg are out of the window: the same 50 µg is given, 25 µL more.
+    reply = client.bolus(dose_ug=50, minutes=10)
+    assert (reply["bolus"]["dose_ug"], reply["bolus"]["volume_ul"]) == (50, 25.0)
+    bench.advance_ms(HOUR_MS)
+    later = bench.rig.measure()
+    check_delivered(later["delivered_nl"] - end["delivered_nl"],
+                    continuous_volume_nl(500, CONC, HOUR_MS) + 25_000, later["stroke_nl"], "the bolus hour")
 
 
 def test_weekdays_of_their_own_hour_by_hour_for_eight_days(filled):

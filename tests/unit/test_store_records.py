@@ -69,6 +69,33 @@ def test_a_flipped_bit_anywhere_falls_back_to_the_previous_record(data, where):
     assert store.repaired
 
 
+@pytest.mark.parametrize("where", ["magic", "seq", "payload", "crc"])
+def test_a_newest_record_gone_bad_after_it_was_written_whole_is_reported_lost(data, where):
+    # Written whole, it may have been followed by the stroke it announced: the pump must know.
+    path = newest_file(data)
+    raw = bytearray(path.read_bytes())
+    raw[{"magic": 0, "seq": 5, "payload": 20, "crc": len(raw) - 1}[where]] ^= 0x10
+    path.write_bytes(bytes(raw))
+    store = Store(str(data))
+    assert store.load() == RECORDS[-2] and store.lost_newer
+
+
+def test_a_torn_newest_write_or_a_bad_older_copy_loses_nothing_that_happened(data):
+    newest = newest_file(data)
+    whole = newest.read_bytes()
+    for cut in (1, 10, 14, len(whole) - 1):
+        newest.write_bytes(whole[:cut])  # the power went while writing it: nothing followed
+        store = Store(str(data))
+        assert store.load() == RECORDS[-2] and store.repaired and not store.lost_newer, cut
+    newest.write_bytes(whole)
+    older = [p for p in slot_files(data) if p != newest][0]
+    raw = bytearray(older.read_bytes())
+    raw[20] ^= 0x10
+    older.write_bytes(bytes(raw))
+    store = Store(str(data))
+    assert store.load() == RECORDS[-1] and store.repaired and not store.lost_newer
+
+
 def test_a_write_torn_at_any_byte_falls_back_to_the_previous_record(data):
     path = newest_file(data)
     whole = path.read_bytes()
