@@ -81,7 +81,7 @@ class App:
             "patient_bolus": None if p.boluses.patient is None else {
                 "dose_ug": p.boluses.patient[0], "lockout_minutes": p.boluses.patient[1] // 60000,
                 "max_per_day": p.boluses.patient[2]},
-            "refill_reminder_s": p.reminder_ms // 1000 if p.reminder_ms >= 0 else None,
+            "refill_reminder_s": _seconds(p.reminder_ms),
             "projected_low_reservoir_s": _seconds(p.projected_ms(p.low_threshold_nl)),
             "projected_empty_s": _seconds(p.projected_ms(p.empty_threshold_nl)),
             "reminder_lead_days": p.reminder_lead_days,

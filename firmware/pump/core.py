@@ -62,7 +62,7 @@ class Pump:
         self.catheter_ul = None  # unset until measured: no default dead volume is safe
         self.discrepancy_limit_permille = lib.DISCREPANCY_LIMIT_PERMILLE
         self.boluses = Boluses(self)
-        self.reminder_ms = -1
+        self.reminder_ms = None  # a date may come before pump time 0: no sentinel value
         self.refill_ms = -1
         self.reminder_days = lib.REFILL_REMINDER_DAYS
         self.reminder_lead_days = lib.REMINDER_LEAD_DAYS
@@ -108,7 +108,7 @@ class Pump:
         a = self.alarms
         a.set(al.LOW_RESERVOIR, self.reservoir_nl <= self.low_threshold_nl, now_ms)
         a.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
-        if 0 <= self.reminder_ms <= now_ms:
+        if self.reminder_ms is not None and self.reminder_ms <= now_ms:
             a.raise_(al.REFILL_REMINDER, now_ms)
         a.set(al.THERAPY_STOPPED, self.therapy.mode == STOP, now_ms)
         if self.battery_mv:
@@ -139,12 +139,12 @@ class Pump:
         """Settings changed: encode them once; every stroke then reuses the bytes."""
         self._blob = json.dumps(self._settings()).encode()
 
-    def save(self):
+    def save(self, stroke=False):
         t = self.therapy
         struct.pack_into(_COUNTERS, self._counters, 0, self.strokes, self.reservoir_nl,
                          self.delivered_nl, t.credit, t.t_ms, t.bridge_remaining_nl, self.boots,
                          self.clock.now_ms())
-        self.store.save(bytes(self._counters) + self._blob)
+        self.store.save(bytes(self._counters) + self._blob, stroke)
 
     def _restore(self, payload):
         t = self.therapy
@@ -193,9 +193,7 @@ class Pump:
         self.check_alarms(now_ms)
         self.settle()
         self.changed()
-        self.save()
-        if self.store.repaired and not memory_lost:
-            self.save()  # the next save lands in the other slot: both copies good again
+        self.save()  # both copies: a bad one is good again
         fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
         if self.battery_mv:
             fields["battery_mv"] = self.battery_mv
@@ -238,7 +236,7 @@ class Pump:
                 times.append(due)
             for bolus in self.therapy.boluses:
                 times.append(bolus.end_ms)
-        if self.reminder_ms >= 0 and al.REFILL_REMINDER not in self.alarms.active:
+        if self.reminder_ms is not None and al.REFILL_REMINDER not in self.alarms.active:
             times.append(self.reminder_ms)
         if self.battery is not None:
             times.append(self.next_battery_ms)
@@ -257,7 +255,6 @@ class Pump:
         if bad:
             self.alarms.raise_(al.MEMORY_REPAIRED, now_ms)
             self.changed()
-            self.save()
             self.save()
             self.note("memory_repaired", {"bad_copies": bad})
             self.check_alarms(now_ms)
@@ -336,7 +333,7 @@ class Pump:
         self.delivered_nl += stroke_nl
         # Written before the pulse: a power cut between the two counts one stroke too many,
         # never one too few, and the reservoir estimate errs on the safe side.
-        self.save()
+        self.save(stroke=True)
         for _ in range(MOTOR_ATTEMPTS):
             if self.machine.pulse(trigger):
                 return True
@@ -474,6 +471,7 @@ class Pump:
         self.refill_ms = now_ms
         self.reminder_days = lib.REFILL_REMINDER_DAYS if reminder_days is None else reminder_days
         self.alarms.clear(al.REFILL_REMINDER, now_ms)
+        self.reminder_ms = None  # planned again below, from this refill: the old date is past
         self.alarms.clear(al.MEMORY_ERROR, now_ms)  # reservoir known again
         self.check_alarms(now_ms)
         self.settle()

@@ -8,9 +8,15 @@ import struct
 
 import binascii
 
-_MAGIC = b"PSR1"
-_HEAD = "<4sIH"
-_HEAD_LEN = 10
+_MAGIC = b"PSR2"
+_HEAD = "<4sIHB"
+_HEAD_LEN = 11
+# What a record is: the accounting of a stroke about to be made, written to one slot; or a change
+# of settings or state, written to both slots in turn (the first, then its twin), so that either
+# copy alone holds it.
+_STROKE = 0
+_FIRST = 1
+_TWIN = 2
 
 
 class Store:
@@ -36,13 +42,13 @@ class Store:
             return None
         if len(data) < _HEAD_LEN + 4:
             return False
-        magic, seq, length = struct.unpack_from(_HEAD, data, 0)
+        magic, seq, length, kind = struct.unpack_from(_HEAD, data, 0)
         end = _HEAD_LEN + length
         if magic != _MAGIC or len(data) != end + 4:
             return False
         if struct.unpack_from("<I", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:
             return False
-        return seq, data[_HEAD_LEN:end]
+        return seq, data[_HEAD_LEN:end], kind
 
     def _complete(self, path):
         """The seq of a bad slot that was written whole and went bad later (a failing cell), -1
@@ -55,7 +61,7 @@ class Store:
             return None
         if len(data) < _HEAD_LEN + 4:
             return None
-        magic, seq, length = struct.unpack_from(_HEAD, data, 0)
+        magic, seq, length, _ = struct.unpack_from(_HEAD, data, 0)
         if magic != _MAGIC:
             return -1
         # A torn write is a prefix of the record it was to be: shorter than its header says.
@@ -63,8 +69,9 @@ class Store:
 
     def load(self):
         """The newest valid payload, or None when no slot holds one. `repaired` tells whether a
-        slot was torn or corrupted; `lost_newer`, whether a slot that may have been newer than the
-        one loaded had been written whole (what it recorded may have happened)."""
+        slot was torn or corrupted; `lost_newer`, whether a stroke's record, newer than the one
+        loaded, had been written whole (its stroke may have been made). A bad twin of the record
+        loaded is no loss: it held the same."""
         best = None
         self.repaired = False
         bad = []
@@ -78,16 +85,25 @@ class Store:
         self.lost_newer = False
         for path in bad:
             seq = self._complete(path)
-            if seq is not None and (seq < 0 or best is None or seq > best[0]):
+            if seq is not None and (seq < 0 or best is None or seq > best[0]) and \
+                    (best is None or best[2] != _FIRST):
                 self.lost_newer = True
         if best is None:
             return None
         self.seq = best[0]
         return best[1]
 
-    def save(self, payload):
+    def save(self, payload, stroke=False):
+        """A stroke's accounting goes to one slot, ahead of its pulse; anything else to both."""
+        if stroke:
+            self._write(payload, _STROKE)
+        else:
+            self._write(payload, _FIRST)
+            self._write(payload, _TWIN)
+
+    def _write(self, payload, kind):
         self.seq += 1
-        head = struct.pack(_HEAD, _MAGIC, self.seq, len(payload))
+        head = struct.pack(_HEAD, _MAGIC, self.seq, len(payload), kind)
         crc = binascii.crc32(payload, binascii.crc32(head)) & 0xFFFFFFFF
         # One write call: the whole record goes to flash in one piece, or is torn in one place.
         with open(self._paths[self.seq & 1], "wb") as f:

@@ -359,3 +359,42 @@ def test_the_cli_refuses_a_5_ml_catheter_and_a_40_percent_discrepancy_limit(runn
         assert refused.returncode == 1 and "outside its range" in refused.stderr
     status = client.status()
     assert status["catheter_ul"] is None
+
+
+def test_a_refill_after_the_reminder_fell_due_clears_it_and_plans_the_next(bench):
+    client = bench.client()
+    client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
+    client.program_continuous(daily_dose_ug=500)
+    bench.advance_days(66)
+    assert "REFILL_REMINDER" in codes(client)
+    t_s = bench.rig.time()["clock_ms"] // 1000
+    reply = client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
+    assert "REFILL_REMINDER" not in codes(client)
+    # Full again: a week before this fill runs low, 72 days on.
+    assert abs(Fraction(reply["refill_reminder_s"] - t_s, 86400) - 65) <= Fraction(1, 10)
+
+
+def test_a_reminder_due_before_pump_time_zero_sounds_at_once(bench):
+    client = bench.client()
+    client.refill(volume_ul=3_000, concentration_ug_per_ml=2000)
+    status = client.program_continuous(daily_dose_ug=500)
+    # 1 mL above the low threshold is 4 days: the reminder, a week earlier, is already due.
+    assert abs(Fraction(status["refill_reminder_s"], 86400) - (4 - 7)) <= Fraction(1, 10)
+    assert "REFILL_REMINDER" in codes(client)
+
+
+def test_a_change_survives_its_newest_copy_going_bad(bench):
+    # The older copy of the records holds what came before the last change: booting from it
+    # would give back the old drug, a quarter of the dose volume here.
+    client = bench.client()
+    client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
+    client.program_continuous(daily_dose_ug=500)
+    bench.advance_days(1)
+    client.config(catheter_ul=100)
+    client.refill(volume_ul=30_000, concentration_ug_per_ml=500)
+    bench.rig.corrupt_flash("state")
+    bench.rig.power_cycle()
+    status = bench.client().status()
+    assert (status["concentration_ug_per_ml"], status["reservoir_nl"], status["bridge_remaining_ul"]) == (
+        500, 30_000_000, 250)
+    assert "MEMORY_REPAIRED" in codes(bench.client())

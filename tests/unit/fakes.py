@@ -90,7 +90,7 @@ class MemoryStore:
         self.seq = 0
         self.repaired = False
 
-    def save(self, payload):
+    def save(self, payload, stroke=False):
         self.seq += 1
         self.last = bytes(payload)
 

@@ -37,7 +37,7 @@ def data(tmp_path):
     data = tmp_path / "data"
     store = Store(str(data))
     for record in RECORDS:
-        store.save(record)
+        store.save(record, stroke=True)  # one slot each: the newest and the one before
     return data
 
 
@@ -96,6 +96,22 @@ def test_a_torn_newest_write_or_a_bad_older_copy_loses_nothing_that_happened(dat
     assert store.load() == RECORDS[-1] and store.repaired and not store.lost_newer
 
 
+def test_a_change_is_written_to_both_slots_and_survives_either_going_bad(data):
+    # A change of settings must not be undone by one bad cell: the older copy would give back the
+    # programme or the drug from before it.
+    store = Store(str(data))
+    store.load()
+    store.save(b"the new programme")
+    for path in slot_files(data):
+        kept = path.read_bytes()
+        raw = bytearray(kept)
+        raw[20] ^= 0x10
+        path.write_bytes(bytes(raw))
+        again = Store(str(data))
+        assert again.load() == b"the new programme" and again.repaired and not again.lost_newer
+        path.write_bytes(kept)
+
+
 def test_a_write_torn_at_any_byte_falls_back_to_the_previous_record(data):
     path = newest_file(data)
     whole = path.read_bytes()
@@ -113,7 +129,7 @@ def test_after_a_bad_slot_the_next_write_replaces_it_not_the_good_one(data):
     kept = good.read_bytes()
     store = Store(str(data))
     assert store.load() == RECORDS[-2]
-    store.save(b"fourth")
+    store.save(b"fourth", stroke=True)
     assert good.read_bytes() == kept
     assert Store(str(data)).load() == b"fourth"
 

@@ -82,8 +82,8 @@ out["schedule_333_500"] = schedule(333, 500, 1)
 
 store_dir = data_dir + "/store"
 store = Store(store_dir)
-for record in (b"older", b"newer"):
-    store.save(record)
+store.save(b"older")  # a change of settings: both slots
+store.save(b"newer", True)  # a stroke's record: one slot
 loads = []
 for name in sorted(os.listdir(store_dir)):
     path = store_dir + "/" + name
