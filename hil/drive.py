@@ -82,8 +82,7 @@ class Driver:
         self.stroke_nl = measure["stroke_nl"]
         status = self.client.status()
         self.transcript = ["pumpsim emu start --dir BOARD"]
-        # A month of pump time first: a reminder date before clock 0 (a low fill in the first
-        # weeks, less the lead) is reported as none and never sounds (reported, firmware's).
+        # A month of pump time first: a clinic's pump is not new.
         self.say("rig advance %s" % duration(START_MS))
         self.rig.advance(START_MS)
         measure = self.rig.measure()
@@ -310,10 +309,8 @@ class Driver:
     def corrupt_flash(self, target):
         """Flip bits in the records or the log, then cut the power: the boot must find it."""
         m = self.model
-        if target == "state" and not (m.known_reservoir and m.records_since_change >= 2):
-            # Restricted: until two records followed the last request, the older copy holds the
-            # settings before it, and the pump restores those (a refill or a programme lost: a
-            # firmware defect, reported). After a memory loss the older copy may be bad too.
+        if target == "state" and not m.known_reservoir:
+            # After a memory loss the older copy may be bad too: that is the "both" case.
             target = "log"
         self.say("rig corrupt-flash --target %s" % target)
         self.say("rig power-cycle")

@@ -55,12 +55,6 @@ class PumpLife(RuleBasedStateMachine):
 
     # -- therapy -------------------------------------------------------------------------------
 
-    def reminder_quiet(self):
-        # Restricted: a refill after the reminder fell due leaves REFILL_REMINDER on (a firmware
-        # defect, reported): refills come before the reminder until it is fixed.
-        return "REFILL_REMINDER" not in self.model.alarms
-
-    @precondition(reminder_quiet)
     @rule(volume_ul=st.integers(4, 80).map(lambda x: x * 500), concentration=st.sampled_from(CONCENTRATIONS),
           withdrawn=st.sampled_from([None, 0.8, 0.9, 1.0, 1.1, 1.2]),
           reminder_days=st.sampled_from([None, None, 28, 56, 84]))
