@@ -516,11 +516,10 @@ class Pump:
 
     # -- refill planning -----------------------------------------------------------------------
 
-    def patient_max_nl_per_day(self):
-        """The most the patient's own boluses may add in a day, at the drug in the reservoir."""
+    def patient_max_ug_per_day(self):
+        """The most drug the patient's own boluses may add in a day."""
         p = self.boluses.patient
-        conc = self.therapy.concentration_ug_per_ml
-        return p[0] * p[2] * 1000000 // conc if p and conc else 0
+        return p[0] * p[2] if p else 0
 
     def projected_ms(self, threshold_nl):
         """When the programme, patient boluses at their daily maximum included, will take the
@@ -531,7 +530,7 @@ class Pump:
         t = self.therapy
         to_go_nl = self.reservoir_nl - threshold_nl - t.remaining_bolus_nl(t.t_ms)
         strokes = -(-to_go_nl // self.stroke_nl)
-        return t.time_to_owe_ms(strokes * self.stroke_nl * DAY_MS - t.credit, self.patient_max_nl_per_day())
+        return t.time_to_owe_ms(strokes * self.stroke_nl * DAY_MS - t.credit, self.patient_max_ug_per_day())
 
     def plan_reminder(self):
         """The refill reminder: the elective interval after the refill, or a lead time before the

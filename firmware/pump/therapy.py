@@ -203,18 +203,20 @@ class Therapy:
             t_ms = end
         return t_ms, need
 
-    def time_to_owe_ms(self, need, extra_nl_per_day=0):
-        """When the programme, from t_ms on, will have owed `need` more (nL·ms/day): first what is
-        left of the bridge at the old drug's rate, then the rest; None when it never will."""
+    def time_to_owe_ms(self, need, extra_ug_per_day=0):
+        """When the programme, from t_ms on, plus extra_ug_per_day of drug (the patient's daily
+        maximum), will have owed `need` more (nL·ms/day): first what is left of the bridge at the
+        old drug's rates, then the rest; None when it never will."""
         t_ms = self.t_ms
         if need <= 0:
             return t_ms
-        if self.mode not in (CONTINUOUS, FLEX, MINIMUM) and extra_nl_per_day <= 0:
+        if self.mode not in (CONTINUOUS, FLEX, MINIMUM) and extra_ug_per_day <= 0:
             return None
         bridge = self.bridge_remaining_nl * DAY_MS
         if bridge > 0:
             first = min(need, bridge)
-            t_ms, left = self._walk(t_ms, first, self.bridge_concentration_ug_per_ml, extra_nl_per_day,
+            old = self.bridge_concentration_ug_per_ml
+            t_ms, left = self._walk(t_ms, first, old, dose_rate_nl_per_day(extra_ug_per_day, old),
                                     t_ms + 400 * DAY_MS)
             if left:
                 return None
@@ -222,6 +224,7 @@ class Therapy:
             if need <= 0:
                 return t_ms
         # The week repeats: whole weeks in one step, then walk what is left of the last.
+        extra_nl_per_day = dose_rate_nl_per_day(extra_ug_per_day, self.concentration_ug_per_ml)
         week = self._profile_credit(t_ms, t_ms + 7 * DAY_MS, self.concentration_ug_per_ml, extra_nl_per_day)
         if week <= 0:
             return None
