@@ -186,12 +186,15 @@ class Pump:
         if self.battery_mv and self.battery_mv <= self.reset_mv and self.therapy.mode in (CONTINUOUS, FLEX):
             # Low-battery reset: the safe state keeps the catheter open at the minimum rate.
             safe = "low_battery_reset"
+            self.therapy.accrue(now_ms)  # what was owed until now, under the programme that ran
             self.therapy.mode, self.therapy.steps, self.therapy.week = MINIMUM, [], {}
             self.therapy.boluses = []
             self.alarms.raise_(al.LOW_BATTERY_RESET, now_ms)
-            self.plan_reminder()
         self.check_alarms(now_ms)
         self.settle()
+        if safe:
+            self.plan_reminder()  # from the minimum rate, now that it runs
+            self.check_alarms(now_ms)
         self.changed()
         self.save()  # both copies: a bad one is good again
         fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
