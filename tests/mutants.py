@@ -291,6 +291,8 @@ MUTANTS = [
            "presumed = getattr(self.store, \"lost_newer\", False) and self._presume_stroke()",
            "presumed = False", "a whole newest record gone bad: its stroke made again",
            [REPAIRED_AT_BOOT]),
+    mutant("change-in-one-copy", STORE, "self._write(payload, _TWIN)", "pass",
+           "a change written to one copy only", [HAZARDS + "test_a_change_survives_its_newest_copy_going_bad"]),
     mutant("torn-write-taken-as-whole", STORE, "return seq if len(data) >= _HEAD_LEN + length + 4 else None",
            "return seq", "a torn write presumed to have been followed by its stroke", [POWER_CUTS]),
     mutant("discrepancy-never-flagged", CORE,
