@@ -32,6 +32,7 @@ class Life:
         self.d, self.rng, self.plan = driver, rng, plan
         self.dose = rng.choice([300, 400, 500, 600])
         self.concentration = 2000
+        self.cuts = self.mid_write_cuts = 0
 
     def begin(self):
         d = self.d
@@ -112,7 +113,12 @@ class Life:
             d.advance(min(end - d.model.t_ms, int(rng.expovariate(cuts_per_day) * DAY_MS) + 1000))
             if d.model.t_ms >= end:
                 break
-            if rng.random() < 0.4 and d.model.state == "infusing":  # a third of all, at least
+            # A third of all at least: a cut in a write needs a pump that writes (one infusing),
+            # so those that could not be made while it was stopped are made up later.
+            self.cuts += 1
+            behind = 3 * self.mid_write_cuts < self.cuts
+            if d.model.state == "infusing" and (behind or rng.random() < 0.4):
+                self.mid_write_cuts += 1
                 d.power_cut_mid_write(rng.randint(1, 4))
             else:
                 d.power_cut()
@@ -184,7 +190,8 @@ def render(totals):
         "",
         "| figure | value | goal |",
         "| --- | --- | --- |",
-        "| simulated pump time | %.2f years (%d pump lives) | ≥ 5 years |" % (totals["years"], totals["lives"]),
+        "| simulated pump time | %.2f years (%d pump %s) | ≥ 5 years |" % (
+            totals["years"], totals["lives"], "life" if totals["lives"] == 1 else "lives"),
         "| steps (commands and time steps, each checked) | %d | |" % totals["steps"],
         "| power cuts | %d, %d of them in the middle of a flash write | ≥ 1000, a third mid-write |"
         % (totals["power_cuts"], totals["mid_write_cuts"]),
@@ -228,7 +235,14 @@ def main(argv=None):
     print(json.dumps(totals, indent=2))
     if args.write:
         write_section(args.write, render(totals))
-    return 1 if found else 0
+    short = [goal for goal, met in (
+        ("%.1f simulated years" % args.years, totals["years"] >= args.years),
+        ("%d power cuts" % args.cuts, totals["power_cuts"] >= args.cuts),
+        ("a third of the cuts in the middle of a write", 3 * totals["mid_write_cuts"] >= totals["power_cuts"]),
+        ("%d frames" % args.frames, totals["frames"] >= args.frames)) if not met]
+    for goal in short:
+        print("soak: short of its goal: %s" % goal)
+    return 1 if found or short else 0
 
 
 if __name__ == "__main__":
