@@ -190,6 +190,9 @@ class Pump:
             self.therapy.mode, self.therapy.steps, self.therapy.week = MINIMUM, [], {}
             self.therapy.boluses = []
             self.alarms.raise_(al.LOW_BATTERY_RESET, now_ms)
+        if al.MOTOR_STALL in self.alarms.active:
+            # Still stalled when the power went: go on trying the motor, or it stays stopped.
+            self.stall_retry_ms = now_ms + STALL_RETRY_MS
         self.check_alarms(now_ms)
         self.settle()
         if safe:

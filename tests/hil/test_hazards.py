@@ -398,3 +398,17 @@ def test_a_change_survives_its_newest_copy_going_bad(bench):
     assert (status["concentration_ug_per_ml"], status["reservoir_nl"], status["bridge_remaining_ul"]) == (
         500, 30_000_000, 250)
     assert "MEMORY_REPAIRED" in codes(bench.client())
+
+
+def test_a_stalled_motor_is_tried_again_after_a_reset(running):
+    bench, client = running
+    bench.rig.stall("on")
+    bench.advance_ms(HOUR_MS)
+    assert "MOTOR_STALL" in codes(client)
+    bench.rig.power_cycle()  # the retry schedule lived in RAM only
+    client = bench.client()
+    bench.rig.stall("off")
+    pulses = bench.rig.measure()["pulses"]
+    bench.advance_ms(11 * MIN_MS)
+    assert "MOTOR_STALL" not in codes(client) and client.status()["state"] == "infusing"
+    assert bench.rig.measure()["pulses"] > pulses
