@@ -24,8 +24,18 @@ def verbs_needing_auth():
     return re.findall(r"^\| `([\w-]+)` \| yes \|", text, re.M)
 
 
-def test_the_protocol_names_the_authenticated_verbs():
-    assert {"refill", "program", "bolus", "config", "maintenance"} <= set(verbs_needing_auth())
+def verbs_of_the_protocol():
+    text = (ROOT / "docs" / "protocol.md").read_text()
+    table = text.split("## Requests", 1)[1].split("\n\n", 2)[1]
+    return set(re.findall(r"^\| `([\w-]+)` \| (?:yes|no) \|", table, re.M))
+
+
+def test_the_protocol_names_every_verb_and_the_authenticated_ones_as_the_firmware_has_them(tmp_path):
+    from pumpsim.client import AUTHENTICATED
+
+    verbs = Bench(tmp_path / "data").app.verbs
+    assert verbs_of_the_protocol() == set(verbs)
+    assert set(verbs_needing_auth()) == {v for v, (_, auth) in verbs.items() if auth} == set(AUTHENTICATED)
 
 
 @pytest.mark.parametrize("verb", verbs_needing_auth())
