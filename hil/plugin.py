@@ -66,20 +66,9 @@ class Bench:
 @pytest.fixture(scope="session")
 def pumpsim_image(tmp_path_factory, request):
     """The virtual board's flash after one real deploy with mpremote, reused by every board."""
-    from pumpsim import deploy
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.hil.drive import make_image
 
-    directory = tmp_path_factory.mktemp("image")
-    info = supervisor.start(directory, micropython=request.config.getoption("pumpsim_micropython"))
-    try:
-        key = deploy.new_key()
-        deploy.provision_key(info["port"], key)
-        # Built in the run's own folder: concurrent runs never share a build.
-        deploy.deploy(info["port"], "emu", build_dir=deploy.build("emu", out_dir=directory / "build"))
-    finally:
-        supervisor.stop(directory)
-    shutil.rmtree(directory / "flash" / "data", ignore_errors=True)
-    return directory / "flash", key
+    return make_image(tmp_path_factory.mktemp("image"), request.config.getoption("pumpsim_micropython"))
 
 
 @pytest.fixture

@@ -34,7 +34,11 @@ class Store:
             pass  # it exists
 
     def _read(self, path):
-        """(seq, payload) of a valid slot; None if it was never written; False if it is bad."""
+        """(seq, payload, kind) of a valid slot; None if it was never written; False if it is bad.
+        For a bad slot, `_whole_seq` then holds the seq it had if it was written whole and went bad
+        later (a failing cell), -1 when its header went bad too, or None when the write itself was
+        torn short (the power went while writing it, so nothing that was to follow it happened)."""
+        self._whole_seq = None
         try:
             with open(path, "rb") as f:
                 data = f.read()
@@ -44,28 +48,17 @@ class Store:
             return False
         magic, seq, length, kind = struct.unpack_from(_HEAD, data, 0)
         end = _HEAD_LEN + length
-        if magic != _MAGIC or len(data) != end + 4:
+        if magic != _MAGIC:
+            self._whole_seq = -1
+            return False
+        # A torn write is a prefix of the record it was to be: shorter than its header says.
+        if len(data) >= end + 4:
+            self._whole_seq = seq
+        if len(data) != end + 4:
             return False
         if struct.unpack_from("<I", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:
             return False
         return seq, data[_HEAD_LEN:end], kind
-
-    def _complete(self, path):
-        """The seq of a bad slot that was written whole and went bad later (a failing cell), -1
-        when its header went bad too; None when the write itself was torn short (the power went
-        while writing it, so nothing that was to follow it happened)."""
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        if len(data) < _HEAD_LEN + 4:
-            return None
-        magic, seq, length, _ = struct.unpack_from(_HEAD, data, 0)
-        if magic != _MAGIC:
-            return -1
-        # A torn write is a prefix of the record it was to be: shorter than its header says.
-        return seq if len(data) >= _HEAD_LEN + length + 4 else None
 
     def load(self):
         """The newest valid payload, or None when no slot holds one. `repaired` tells whether a
@@ -79,12 +72,11 @@ class Store:
             record = self._read(path)
             if record is False:
                 self.repaired = True
-                bad.append(path)
+                bad.append(self._whole_seq)
             elif record is not None and (best is None or record[0] > best[0]):
                 best = record
         self.lost_newer = False
-        for path in bad:
-            seq = self._complete(path)
+        for seq in bad:
             if seq is not None and (seq < 0 or best is None or seq > best[0]) and \
                     (best is None or best[2] != _FIRST):
                 self.lost_newer = True
