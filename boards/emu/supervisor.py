@@ -52,6 +52,12 @@ def read_pins(board_dir=HERE):
         return {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
 
 
+def _record_seq(path):
+    """The seq of a record copy (bytes 4-7 of its header), -1 when there is none to read."""
+    head = path.read_bytes()[:8]
+    return struct.unpack_from("<I", head, 4)[0] if len(head) == 8 else -1
+
+
 class Supervisor:
     def __init__(self, directory, micropython, clock_mode="stepped"):
         self.dir = Path(directory).resolve()
@@ -421,7 +427,8 @@ class Supervisor:
     def corrupt_flash(self, target):
         """Flip bytes in the board's non-volatile data, as a failing flash cell would."""
         data = self.flash / "data"
-        slots = sorted(data.glob("state.*"), key=lambda p: p.stat().st_mtime)
+        # The newest copy by the seq in its header: two writes may share a file timestamp.
+        slots = sorted(data.glob("state.*"), key=lambda p: (_record_seq(p), p.stat().st_mtime_ns))
         files = {"state": slots[-1:], "both": slots, "log": [data / "events.log"]}.get(target)
         if files is None:
             raise ValueError("corrupt-flash takes state, both or log, not %r" % target)
