@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from pumpsim import deploy
-from pumpsim.boards.emu import supervisor
+from pumpsim.targets.emu import supervisor
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import DAY_MS, Rig
 from pumpsim.hil.soak import SECTION as SOAK_SECTION

@@ -54,7 +54,7 @@ class Board:
     """A virtual board booted from a flash image, with its client and rig."""
 
     def __init__(self, flash, key, micropython=None):
-        from pumpsim.boards.emu import supervisor
+        from pumpsim.targets.emu import supervisor
 
         self._supervisor = supervisor
         self.dir = Path(tempfile.mkdtemp(prefix="pumpsim-model-"))
@@ -458,7 +458,7 @@ def probe_contract(client, say):
 def make_image(directory, micropython=None):
     """Deploy the firmware once into a board's flash; boards then start from copies of it."""
     from pumpsim import deploy
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.targets.emu import supervisor
 
     directory = Path(directory)
     info = supervisor.start(directory, micropython=micropython)

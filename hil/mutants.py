@@ -183,7 +183,7 @@ def _shadow_package(copy, shadow):
 
 def _stop_boards(basetemp):
     """Boards a killed run left behind (the supervisor runs in a session of its own)."""
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.targets.emu import supervisor
 
     for info in basetemp.rglob("emu.json"):
         try:

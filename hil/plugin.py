@@ -87,7 +87,7 @@ def bench(request, tmp_path):
         bench.close()
         return
 
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.targets.emu import supervisor
 
     flash, key = request.getfixturevalue("pumpsim_image")
     directory = tmp_path / "board"

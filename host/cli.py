@@ -32,7 +32,7 @@ class Target:
         self.args = args
         self.port, self.rig_url, self.key_file = args.port, args.rig, args.key
         if args.dir:
-            from pumpsim.boards.emu import supervisor
+            from pumpsim.targets.emu import supervisor
 
             info = supervisor.info(args.dir)
             if info is None:
@@ -327,7 +327,7 @@ def cmd_rig_power_cycle(args):
 
 def cmd_emu_start(args):
     from pumpsim import deploy
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.targets.emu import supervisor
 
     directory = Path(args.dir)
     try:
@@ -347,7 +347,7 @@ def cmd_emu_start(args):
 
 
 def cmd_emu_stop(args):
-    from pumpsim.boards.emu import supervisor
+    from pumpsim.targets.emu import supervisor
 
     stopped = supervisor.stop(Path(args.dir))
     print("stopped" if stopped else "no virtual board was running in %s" % args.dir)

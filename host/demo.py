@@ -11,7 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pumpsim import deploy
-from pumpsim.boards.emu import supervisor
+from pumpsim.targets.emu import supervisor
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import DAY_MS, Rig
 from pumpsim.hil.verify import continuous_volume_nl

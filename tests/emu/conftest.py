@@ -6,7 +6,7 @@ import sys
 import pytest
 import serial
 
-from pumpsim.boards.emu import supervisor
+from pumpsim.targets.emu import supervisor
 from pumpsim.hil.rig import Rig
 
 # A toy application: strokes every 172.8 s of pump time (500 a day), echoes what it reads, and

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from pumpsim.boards.emu import supervisor
+from pumpsim.targets.emu import supervisor
 from pumpsim.hil.rig import RigError
 
 from .conftest import mpremote, read_for

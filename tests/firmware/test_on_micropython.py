@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpsim.boards.emu.supervisor import find_micropython
+from pumpsim.targets.emu.supervisor import find_micropython
 
 FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 

@@ -4,7 +4,7 @@ The supervisor owns a public pty (what pyserial and mpremote open), runs the uni
 private raw pty with the flash folder as its working directory, restarts it on every kind of
 reset, and plays the rig: it counts MOTOR_STEP pulses and owns pump time.
 
-    python -m pumpsim.boards.emu.supervisor --dir DIR [--clock stepped] [--micropython PATH]
+    python -m pumpsim.targets.emu.supervisor --dir DIR [--clock stepped] [--micropython PATH]
 
 Library use: start(dir) spawns it in the background and returns what emu.json holds;
 stop(dir) ends it.
@@ -32,7 +32,10 @@ from .rigserver import RigServer
 from .tones import Tones
 from .unixport import Board, EmuError, find_micropython
 
-HERE = Path(__file__).resolve().parent
+import pumpsim.boards.emu
+
+# The board data of the virtual board: pins, wiring and board.json.
+HERE = Path(pumpsim.boards.emu.__file__).resolve().parent
 _MSG = struct.Struct("<bq")
 _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
@@ -561,7 +564,7 @@ def start(directory, micropython=None, clock="stepped", timeout_s=15.0):
     (directory / "emu.json").unlink(missing_ok=True)
     binary = find_micropython(micropython)
     logfile = open(directory / "emu.log", "ab")
-    cmd = [sys.executable, "-m", "pumpsim.boards.emu.supervisor", "--dir", str(directory),
+    cmd = [sys.executable, "-m", "pumpsim.targets.emu.supervisor", "--dir", str(directory),
            "--clock", clock, "--micropython", binary]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
                             start_new_session=True)

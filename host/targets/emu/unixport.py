@@ -9,9 +9,11 @@ import time
 import tty
 from pathlib import Path
 
+import pumpsim.boards.emu
 from pumpsim.errors import PumpsimError
 
-ROM = Path(__file__).resolve().parent / "rom"
+# The virtual board's silicon, shadowing the unix port's own modules.
+ROM = Path(pumpsim.boards.emu.__file__).resolve().parent / "rom"
 
 
 class EmuError(PumpsimError):
