@@ -8,10 +8,16 @@ RUN_DIR ?= run/demo
 
 .PHONY: run test bench soak mutants flash build clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml node_modules/.installed
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
 	touch $@
+
+# The node side (the rp2040js target, pyright) from the lockfile; without npm the unix-port
+# target still works, and the rp2040js target says what is missing.
+node_modules/.installed: package.json package-lock.json
+	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the rp2040js target and pyright need node >= 18 and npm" >&2; fi
 
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
