@@ -4,6 +4,11 @@ The `bench` fixture is a pump with its rig: by default a virtual board freshly b
 folder with the firmware deployed by mpremote; with --pumpsim-port, --pumpsim-key and --pumpsim-rig,
 a physical board on its bench. Tests are written in pump time (`bench.advance_days(10)`), so the
 same test runs against either.
+
+A test declares what it needs of the rig with `@pytest.mark.pumpsim_needs("stepped-clock",
+"power-cut", ...)` (the names in NEEDS; docs/testing.md). On a rig that cannot do one of them
+the test is skipped with the reason; a test that asks the rig for something it did not declare
+fails, so that the declarations stay true.
 """
 
 import shutil
@@ -22,20 +27,78 @@ def pytest_addoption(parser):
     group.addoption("--pumpsim-micropython", help="micropython binary for virtual boards")
 
 
+# What a test may need of its rig, and the rig requests that need it.
+NEEDS = {
+    "stepped-clock": "pump time moves only when the test moves it (`advance`, `clock`)",
+    "reset": "a hard reset of the board, power kept",
+    "power-cut": "the board's power cut and restored",
+    "power-cut-mid-write": "the power cut in the middle of a given flash write",
+    "motor-stall": "the motor's feedback driven: stalled, intermittent, the next N attempts failing",
+    "battery": "the battery voltage the board's ADC reads",
+    "tones": "the buzzer's tones recorded",
+    "hang": "the firmware made to hang, so that its watchdog must act",
+    "corrupt-flash": "the board's saved records or event log corrupted",
+}
+_NEED_OF = {"advance": "stepped-clock", "clock": "stepped-clock", "reset": "reset", "stall": "motor-stall",
+            "battery": "battery", "tones": "tones", "hang": "hang", "corrupt_flash": "corrupt-flash"}
+
+
 def pytest_configure(config):
-    config.addinivalue_line("markers", "stepped: needs a rig whose clock is stepped (emulation)")
+    config.addinivalue_line("markers", "pumpsim_needs(*names): what the test needs of its rig (%s)"
+                            % ", ".join(NEEDS))
+
+
+def declared_needs(node):
+    names = set()
+    for mark in node.iter_markers("pumpsim_needs"):
+        unknown = set(mark.args) - set(NEEDS)
+        if unknown:
+            raise pytest.UsageError("%s: unknown pumpsim_needs %s (known: %s)"
+                                    % (node.nodeid, ", ".join(sorted(unknown)), ", ".join(NEEDS)))
+        names.update(mark.args)
+    return names
+
+
+class DeclaredRig:
+    """The rig as a test sees it: each request that changes the board must have been declared."""
+
+    def __init__(self, rig, declared, nodeid):
+        self._rig, self._declared, self._nodeid = rig, declared, nodeid
+
+    def _need(self, name):
+        if name not in self._declared:
+            pytest.fail("%s asks the rig for %r without declaring it: add "
+                        "@pytest.mark.pumpsim_needs(%r)" % (self._nodeid, name, name), pytrace=False)
+
+    def power_cycle(self, at_write=None):
+        self._need("power-cut" if at_write is None else "power-cut-mid-write")
+        return self._rig.power_cycle(at_write)
+
+    def __getattr__(self, name):
+        if name in _NEED_OF:
+            self._need(_NEED_OF[name])
+        return getattr(self._rig, name)
 
 
 class Bench:
     """A pump and the rig that measures it."""
 
-    def __init__(self, port, rig_url, key, directory=None):
+    def __init__(self, port, rig_url, key, directory=None, declared=None, nodeid="a test"):
         self.port = port
         self.rig_url = rig_url
         self.key = key
         self.dir = directory
-        self.rig = Rig.open(rig_url)
+        self.raw_rig = Rig.open(rig_url)
+        self.rig = self.raw_rig if declared is None else DeclaredRig(self.raw_rig, declared, nodeid)
         self._clients = []
+
+    def skip_unless_able(self, needs):
+        """Skip the test when this rig cannot do what it needs."""
+        can = set(self.raw_rig.hello().get("can", ()))
+        missing = sorted(needs - can)
+        if missing:
+            pytest.skip("this rig cannot do what the test needs: %s (it can: %s)"
+                        % (", ".join(missing), ", ".join(sorted(can)) or "nothing declared"))
 
     def client(self, key=True, timeout=5.0):
         """A new client on the pump's serial line; key=False opens one without the key."""
@@ -60,7 +123,7 @@ class Bench:
                 client.close()
             except Exception:  # noqa: BLE001 - closing a port that may already be gone
                 pass
-        self.rig.close()
+        self.raw_rig.close()
 
 
 @pytest.fixture(scope="session")
@@ -74,17 +137,19 @@ def pumpsim_image(tmp_path_factory, request):
 @pytest.fixture
 def bench(request, tmp_path):
     config = request.config
+    needs = declared_needs(request.node)
     port = config.getoption("pumpsim_port")
     if port:
         key_file, rig_url = config.getoption("pumpsim_key"), config.getoption("pumpsim_rig")
         if not (key_file and rig_url):
             pytest.skip("a physical bench needs --pumpsim-key and --pumpsim-rig too")
-        bench = Bench(port, rig_url, bytes.fromhex(Path(key_file).read_text().strip()))
-        if request.node.get_closest_marker("stepped") and bench.rig.time()["clock"] != "stepped":
+        bench = Bench(port, rig_url, bytes.fromhex(Path(key_file).read_text().strip()), declared=needs,
+                      nodeid=request.node.nodeid)
+        try:
+            bench.skip_unless_able(needs)
+            yield bench
+        finally:
             bench.close()
-            pytest.skip("this test needs a stepped rig clock; the bench runs in real time")
-        yield bench
-        bench.close()
         return
 
     from pumpsim.targets.emu import supervisor
@@ -94,8 +159,9 @@ def bench(request, tmp_path):
     shutil.copytree(flash, directory / "flash")
     (directory / "host.key").write_text(key.hex() + "\n")
     info = supervisor.start(directory, micropython=config.getoption("pumpsim_micropython"))
-    bench = Bench(info["port"], info["rig"], key, directory)
+    bench = Bench(info["port"], info["rig"], key, directory, declared=needs, nodeid=request.node.nodeid)
     try:
+        bench.skip_unless_able(needs)
         yield bench
     finally:
         bench.close()

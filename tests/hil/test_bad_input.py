@@ -10,7 +10,7 @@ from pumpsim import frames
 from pumpsim.errors import Refused
 from pumpsim.hil.verify import DAY_MS, check_delivered, continuous_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 
 def therapy(status):

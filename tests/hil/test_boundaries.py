@@ -14,7 +14,7 @@ import pytest
 from pumpsim.errors import Refused
 from pumpsim.hil.verify import DAY_MS, check_delivered, continuous_volume_nl, daily_profile_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
@@ -204,6 +204,7 @@ def test_a_configured_discrepancy_limit_is_the_one_applied(infusing):
 STROKE_MS = 172_800  # 500 nL of 2000 µg/mL at 500 µg/day
 
 
+@pytest.mark.pumpsim_needs("motor-stall")
 def test_a_stroke_that_turns_on_its_third_attempt_is_delivered_once(infusing):
     bench, client, t0 = infusing
     bench.advance_days(1)
@@ -219,6 +220,7 @@ def test_a_stroke_that_turns_on_its_third_attempt_is_delivered_once(infusing):
     assert "motor_stall" not in [e["event"] for e in client.log()]
 
 
+@pytest.mark.pumpsim_needs("motor-stall")
 def test_a_stroke_that_fails_three_attempts_is_a_motor_stall_at_that_stroke(infusing):
     bench, client, t0 = infusing
     bench.advance_days(1)

@@ -8,7 +8,7 @@ import pytest
 
 from .helpers import run_cli
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 
 pumpsim = run_cli

@@ -11,7 +11,7 @@ import pytest
 
 from pumpsim.hil.verify import check_delivered, continuous_volume_nl, days_until
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 FILL_UL = 20_000
 CONCENTRATION_UG_PER_ML = 2000
@@ -91,6 +91,7 @@ def test_empty_reservoir_stops_the_pump_at_day_78(infusing):
     assert bench.rig.measure()["pulses"] == stopped_at["pulses"]
 
 
+@pytest.mark.pumpsim_needs("power-cut")
 def test_therapy_resumes_after_a_power_cut(infusing):
     bench, client, _ = infusing
     bench.advance_days(1)

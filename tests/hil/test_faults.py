@@ -5,7 +5,7 @@ import pytest
 
 from pumpsim.hil.verify import DAY_MS, bolus_volume_nl, check_delivered, continuous_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 MIN_MS = 60_000
 STROKE_MS = 172_800  # 500 µg/day of 2000 µg/mL in 500 nL strokes
@@ -17,7 +17,8 @@ def programme():
     return {}
 
 
-@pytest.fixture(params=["idle", "mid-bolus", "mid-write"])
+@pytest.fixture(params=["idle", "mid-bolus",
+                        pytest.param("mid-write", marks=pytest.mark.pumpsim_needs("power-cut-mid-write"))])
 def infusing(request, bench, programme):
     """A pump infusing for a day; then, by the moment under test: nothing more (idle), a bolus
     half-way (mid-bolus), or a power cut in the middle of a flash write just before (mid-write)."""
@@ -65,6 +66,7 @@ def assert_ack_silences(bench, client, code, repeat_ms, pattern):
     assert alarm(client, code) is not None  # the cause remains
 
 
+@pytest.mark.pumpsim_needs("motor-stall", "tones")
 def test_motor_stall_stops_counting_and_sounds_two_tones(infusing):
     bench, client = infusing
     t0 = bench.rig.time()["clock_ms"]
@@ -95,6 +97,7 @@ def test_motor_stall_stops_counting_and_sounds_two_tones(infusing):
     assert client.status()["delivered_nl"] == after["delivered_nl"]
 
 
+@pytest.mark.pumpsim_needs("motor-stall")
 def test_an_intermittent_stall_is_retried_and_delivers_exactly(bench):
     client = bench.client()
     client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
@@ -108,6 +111,7 @@ def test_an_intermittent_stall_is_retried_and_delivers_exactly(bench):
     assert alarm(client, "MOTOR_STALL") is None and status["state"] == "infusing"
 
 
+@pytest.mark.pumpsim_needs("battery", "tones")
 def test_battery_eri_warns_and_therapy_goes_on(infusing):
     bench, client = infusing
     t0 = bench.rig.time()["clock_ms"]
@@ -125,6 +129,7 @@ def test_battery_eri_warns_and_therapy_goes_on(infusing):
     assert_ack_silences(bench, client, "BATTERY_ERI", 60 * MIN_MS, "single")
 
 
+@pytest.mark.pumpsim_needs("battery", "tones")
 def test_battery_eos_stops_infusion(infusing):
     bench, client = infusing
     t0 = bench.rig.time()["clock_ms"]
@@ -140,6 +145,7 @@ def test_battery_eos_stops_infusion(infusing):
     assert_ack_silences(bench, client, "BATTERY_EOS", 10 * MIN_MS, "two-tone")
 
 
+@pytest.mark.pumpsim_needs("battery", "power-cut")
 def test_a_low_battery_reset_comes_back_at_minimum_rate(infusing):
     bench, client = infusing
     bench.rig.battery(2720)
@@ -158,6 +164,7 @@ def test_a_low_battery_reset_comes_back_at_minimum_rate(infusing):
 FRESH_UV, DRAIN_UV_PER_DAY, DRAIN_NV_PER_STROKE = 3_200_000, 117, 156
 
 
+@pytest.mark.pumpsim_needs("battery")
 def test_the_battery_drains_with_time_and_strokes(bench):
     client = bench.client()
     client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
@@ -173,6 +180,7 @@ def test_the_battery_drains_with_time_and_strokes(bench):
     assert abs(client.status()["battery_volts"] * 1_000_000 - expected_uv) <= 1000
 
 
+@pytest.mark.pumpsim_needs("corrupt-flash", "power-cut", "tones")
 def test_a_bad_copy_is_found_and_repaired_while_stopped(infusing):
     # Infusing, the records are rewritten with every stroke; stopped, they stay as they are, and
     # the hourly scrub is what finds a copy gone bad.
@@ -200,6 +208,7 @@ def programmed_strokes(programme, t_ms, stroke_nl):
     return owed_nl // stroke_nl
 
 
+@pytest.mark.pumpsim_needs("corrupt-flash", "power-cut")
 def test_a_copy_corrupted_before_boot_is_repaired_at_boot(infusing, programme):
     bench, client = infusing
     bench.rig.corrupt_flash("state")
@@ -219,6 +228,7 @@ def test_a_copy_corrupted_before_boot_is_repaired_at_boot(infusing, programme):
     assert 0 <= bench.client().status()["delivered_nl"] - rig["delivered_nl"] <= rig["stroke_nl"]
 
 
+@pytest.mark.pumpsim_needs("corrupt-flash", "power-cut", "tones")
 def test_no_good_copy_is_a_critical_memory_error(infusing):
     bench, client = infusing
     t0 = bench.rig.time()["clock_ms"]
@@ -238,6 +248,7 @@ def test_no_good_copy_is_a_critical_memory_error(infusing):
     assert client.status()["state"] == "infusing"
 
 
+@pytest.mark.pumpsim_needs("hang")
 def test_a_hung_main_loop_is_reset_by_the_watchdog(infusing):
     bench, client = infusing
     bench.rig.hang()
@@ -254,6 +265,7 @@ def test_a_hung_main_loop_is_reset_by_the_watchdog(infusing):
     assert bench.client().status()["state"] == "infusing"
 
 
+@pytest.mark.pumpsim_needs("tones")
 def test_the_alarm_test_plays_both_patterns(bench):
     client = bench.client()
     t0 = bench.rig.time()["clock_ms"]

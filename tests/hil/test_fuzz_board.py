@@ -10,7 +10,7 @@ import serial
 from pumpsim.hil.fuzz import fuzzed_line
 from pumpsim.hil.verify import DAY_MS, check_delivered, continuous_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 FRAMES = 10_000
 

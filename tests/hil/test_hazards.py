@@ -13,7 +13,7 @@ from pumpsim.hil.verify import (DAY_MS, check_delivered, continuous_volume_nl, d
 
 from .helpers import run_cli
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 MIN_MS = 60_000
 HOUR_MS = 3_600_000
@@ -131,6 +131,7 @@ def test_stopping_or_dropping_to_the_minimum_rate_needs_confirmation(running, mo
     assert js(bench, "program", mode, "--confirm")["mode"] == mode
 
 
+@pytest.mark.pumpsim_needs("battery", "power-cut", "tones")
 def test_a_low_battery_reset_sounds_high_priority_until_reprogrammed(running):
     bench, client = running
     bench.advance_days(1)
@@ -153,6 +154,7 @@ def test_a_low_battery_reset_sounds_high_priority_until_reprogrammed(running):
     assert "LOW_BATTERY_RESET" not in codes(client)
 
 
+@pytest.mark.pumpsim_needs("tones")
 def test_a_stopped_pump_is_never_silent(running):
     bench, client = running
     bench.advance_ms(HOUR_MS)  # the empty pump's alarms at boot have long finished sounding
@@ -213,6 +215,7 @@ def test_the_reminder_counts_flex_steps_the_patients_maximum_and_the_lead(bench)
 # -- 5. every motor pulse is a row of the state table ---------------------------------------------
 
 
+@pytest.mark.pumpsim_needs("battery", "motor-stall")
 def test_the_rig_counts_no_pulse_in_the_states_that_forbid_one(bench):
     client = bench.client()
     pulses = bench.rig.measure()["pulses"]
@@ -287,6 +290,7 @@ _app.App.sound = sound
 
 
 @pytest.mark.parametrize("where", ["verb", "loop"])
+@pytest.mark.pumpsim_needs("power-cut")
 def test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes(bench, where):
     flash = bench.dir / "flash"
     (flash / "boot.py").write_text(FAULTS)
@@ -383,6 +387,7 @@ def test_a_reminder_due_before_pump_time_zero_sounds_at_once(bench):
     assert "REFILL_REMINDER" in codes(client)
 
 
+@pytest.mark.pumpsim_needs("corrupt-flash", "power-cut")
 def test_a_change_survives_its_newest_copy_going_bad(bench):
     # The older copy of the records holds what came before the last change: booting from it
     # would give back the old drug, a quarter of the dose volume here.
@@ -400,6 +405,7 @@ def test_a_change_survives_its_newest_copy_going_bad(bench):
     assert "MEMORY_REPAIRED" in codes(bench.client())
 
 
+@pytest.mark.pumpsim_needs("motor-stall", "power-cut")
 def test_a_stalled_motor_is_tried_again_after_a_reset(running):
     bench, client = running
     bench.rig.stall("on")

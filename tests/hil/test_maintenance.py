@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 DAY_MS = 86_400_000
 

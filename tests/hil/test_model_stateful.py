@@ -7,7 +7,7 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from pumpsim.hil.life import PumpLife
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 # A budget for `make test`: `make soak` runs the long lives (python -m pumpsim.hil.soak).
 BUDGET = settings(max_examples=4, stateful_step_count=20, deadline=None, derandomize=True,

@@ -8,12 +8,13 @@ import pytest
 
 from pumpsim.hil.verify import check_delivered, daily_profile_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 STEPS = [(0, 600), (8 * 60, 450), (20 * 60, 600)]
 CUTS = 200
 
 
+@pytest.mark.pumpsim_needs("power-cut", "power-cut-mid-write")
 def test_200_power_cuts_lose_nothing(bench):
     rng = random.Random(20261124)
     client = bench.client()

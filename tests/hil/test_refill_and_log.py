@@ -9,7 +9,7 @@ from .helpers import run_cli
 
 from pumpsim.hil.verify import DAY_MS, bolus_volume_nl, check_delivered, continuous_volume_nl
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 HOUR_MS = 3_600_000
 
@@ -87,6 +87,7 @@ def first_ms_owing(volume_nl, owed_nl, lo_ms, hi_ms):
     return lo_ms
 
 
+@pytest.mark.pumpsim_needs("power-cut")
 def test_the_log_records_programming_refills_boluses_alarms_and_resets(bench):
     client = bench.client()
     t0 = bench.rig.time()["clock_ms"]

@@ -9,7 +9,7 @@ from pumpsim.errors import Refused
 from pumpsim.hil.verify import (DAY_MS, bolus_volume_nl, check_delivered, continuous_volume_nl,
                                 daily_profile_volume_nl)
 
-pytestmark = pytest.mark.stepped
+pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 HOUR_MS = 3_600_000
 CONC = 2000

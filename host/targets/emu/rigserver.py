@@ -9,6 +9,11 @@ import selectors
 import socket
 
 
+# What this rig can do to its board, by the names tests declare with pumpsim_needs (docs/testing.md).
+CAN = ("stepped-clock", "reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "hang",
+       "corrupt-flash")
+
+
 class RigError(Exception):
     """A rig request that cannot be carried out; its text is the reply's "error"."""
 
@@ -107,7 +112,7 @@ class RigServer:
     # -- requests ------------------------------------------------------------------------------
 
     def hello(self, conn, arg):
-        return {"rig": "emu", "proto": 1, "clock": self.sup.clock.mode, "board": "emu"}
+        return {"rig": "emu", "proto": 1, "clock": self.sup.clock.mode, "board": "emu", "can": list(CAN)}
 
     def measure(self, conn, arg):
         sup = self.sup
