@@ -376,6 +376,7 @@ class Driver:
         m, s = self.model, self.stroke_nl
         if measure["clock_ms"] != m.t_ms:
             self.diverge("pump time", m.t_ms, measure["clock_ms"])
+        m.follow_retry_phase(measure.get("last_failed_ms"))
         seen = {a["code"] for a in status["alarms"]}
         m.learn(seen)
         off = measure["delivered_nl"] - m.delivered_nl

@@ -358,6 +358,16 @@ class PumpModel:
         self.check_reservoir()
         self.settle()
 
+    def follow_retry_phase(self, last_failed_ms):
+        """The pump tries a stalled motor again 10 min after its last failed attempt. The model
+        follows the rig's strokes only to within one, so its stall may have come a little before
+        or after the pump's: the phase of the retries is taken from the rig, which saw the failed
+        attempt on the motor's wires (after a boot, the boot sets it). A retry the pump skipped,
+        in a critical alarm, keeps the phase; one due at this very moment has been made."""
+        if self.next_retry_ms is not None and last_failed_ms is not None and last_failed_ms >= self.boot_ms:
+            periods = (self.t_ms - last_failed_ms) // STALL_RETRY_MS + 1
+            self.next_retry_ms = last_failed_ms + periods * STALL_RETRY_MS
+
     def _drop_finished_boluses(self):
         self.boluses = [b for b in self.boluses if b.end_ms > self.t_ms]
 

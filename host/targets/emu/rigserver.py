@@ -125,6 +125,7 @@ class RigServer:
             "clock_ms": sup.clock.now_ms(),
             "power_cuts": sup.power_cuts,
             "boots": sup.boots,
+            "last_failed_ms": sup.last_failed_ms,
         }
 
     def time(self, conn, arg):

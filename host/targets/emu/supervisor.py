@@ -84,6 +84,8 @@ class Supervisor:
         self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
         self.stall_left = state.get("stall_left", 0)
         self.attempts = 0
+        # When the motor last failed to turn: the phase of the pump's stall retries, seen on the wire.
+        self.last_failed_ms = state.get("last_failed_ms")
         model = self.board_info["battery_model"]
         self.battery_drain = (model["drain_uv_per_day"], model["drain_nv_per_stroke"])
         self.battery_base = state.get("battery_base") or [model["fresh_mv"] * 1000, 0, 0]
@@ -118,7 +120,7 @@ class Supervisor:
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
-                 "stall_left": self.stall_left,
+                 "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms,
                  "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -403,6 +405,8 @@ class Supervisor:
             moved = self.stall == "off" or (self.stall == "intermittent" and self.attempts % 2 == 0)
         if moved:
             self.pulses += 1
+        else:
+            self.last_failed_ms = self.clock.now_ms()
         self.levels[self.feedback_pin] = 1 if moved else 0
 
     def battery_uv(self):
