@@ -326,12 +326,16 @@ def cmd_rig_power_cycle(args):
 
 
 def cmd_emu_start(args):
+    if args.target == "rp2040js":
+        return _start_rp2040js(args)
     from pumpsim import deploy
     from pumpsim.targets.emu import supervisor
 
+    if args.firmware:
+        raise UsageError("emu start: --firmware is for --target rp2040js (the emu target runs the unix port)")
     directory = Path(args.dir)
     try:
-        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock)
+        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock or "stepped")
     except (supervisor.EmuError, ValueError) as exc:
         raise PumpsimError(str(exc)) from None
     try:
@@ -340,6 +344,33 @@ def cmd_emu_start(args):
             (directory / "host.key").write_text(key.hex() + "\n")
             deploy.provision_key(info["port"], key)
             deploy.deploy(info["port"], "emu")
+    except PumpsimError:
+        supervisor.stop(directory)
+        raise
+    print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid")}))
+
+
+def _start_rp2040js(args):
+    """An emulated Pico running official MicroPython: blank until deployed, like a new Pico, so a
+    first start deploys the firmware over its port exactly as `make flash BOARD=rpi_pico` does."""
+    from pumpsim import deploy
+    from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+    if args.micropython:
+        raise UsageError("emu start: --micropython is for the emu target; rp2040js runs --firmware UF2")
+    if args.clock not in (None, "realtime"):
+        raise UsageError("emu start: the rp2040js target's clock runs in real time, not %s" % args.clock)
+    directory = Path(args.dir)
+    info = rp2040js.start(directory, firmware=args.firmware)
+    key_file = directory / "host.key"
+    try:
+        if not key_file.exists():
+            key = deploy.new_key()
+            # The key goes in before main.py: once main.py runs, the pump holds the serial line.
+            deploy.provision_key(info["port"], key)
+            deploy.deploy(info["port"], "rpi_pico")
+            key_file.write_text(key.hex() + "\n")
     except PumpsimError:
         supervisor.stop(directory)
         raise
@@ -438,8 +469,12 @@ COMMANDS = (
     (("rig", "hang"), cmd_rig_hang, [JSON]),
     (("rig", "tones"), cmd_rig_tones, [JSON]),
     (("emu", "start"), cmd_emu_start, [
-        (("--dir",), {"required": True}), (("--micropython",), {}),
-        (("--clock",), {"default": "stepped"})]),
+        (("--dir",), {"required": True}),
+        (("--target",), {"default": "emu", "choices": ["emu", "rp2040js"],
+                         "help": "emu: the unix port in a virtual board; rp2040js: official "
+                                 "MicroPython on an emulated RP2040 (Pico)"}),
+        (("--micropython",), {}), (("--firmware",), {"help": "rp2040js: the RPI_PICO uf2"}),
+        (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"})]),
     (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True})]),
     (("build",), cmd_build, [(("--board",), {"default": "emu"})]),
     (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True})]),

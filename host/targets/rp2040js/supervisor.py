@@ -1,0 +1,502 @@
+"""The rp2040js target: official MicroPython for the Raspberry Pi Pico on an emulated RP2040.
+
+Beside the emu target (the unix port in a virtual board), this one runs the very firmware a Pico
+runs, in the rp2040js emulator under node (pico.mjs), wired to the rig as boards/rpi_pico says.
+The supervisor owns a raw pty that pyserial and mpremote open like the Pico's USB serial port,
+relays it to the emulated USB CDC, and serves the rig protocol; node owns the chip, its flash
+(DIR/flash.bin) and the rig's counters (DIR/rig.json).
+
+    python -m pumpsim.targets.rp2040js.supervisor --dir DIR [--firmware UF2] [--bootrom MJS]
+
+The firmware comes from --firmware or PUMPSIM_RP2_FIRMWARE (RPI_PICO-v1.28.0.uf2 from
+micropython.org), the RP2040 boot ROM from --bootrom or PUMPSIM_RP2_BOOTROM (the rp2040js
+repository's demo/bootrom.ts as an ES module exporting `bootromB1`).
+
+Library use: start(dir, firmware) spawns it in the background and returns what emu.json holds;
+stop(dir) (the emu target's) ends it.
+"""
+
+import argparse
+import csv
+import json
+import logging
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+import tty
+from pathlib import Path
+
+import pumpsim.boards.rpi_pico
+from pumpsim.errors import PumpsimError
+
+from ..emu.rigserver import RigError, RigServer
+from ..emu.supervisor import info
+from ..emu.tones import Tones
+
+HERE = Path(__file__).resolve().parent
+BOARD = Path(pumpsim.boards.rpi_pico.__file__).resolve().parent
+NODE_MIN_MAJOR = 18
+# The rig's DAC starts at a fresh lithium cell's voltage, as the virtual board's battery does.
+BATTERY_START_MV = 3200
+_FRAME = struct.Struct("<cI")
+_OUT_LIMIT = 1 << 16
+_READY_TIMEOUT_S = 60.0
+
+FIRMWARE_HELP = ("the rp2040js target runs official MicroPython: download RPI_PICO-v1.28.0.uf2 from "
+                 "micropython.org/download/RPI_PICO and give it with --firmware or PUMPSIM_RP2_FIRMWARE")
+BOOTROM_HELP = ("the rp2040js target needs the RP2040 boot ROM, which the npm package does not ship: "
+                "take demo/bootrom.ts (export bootromB1) from the rp2040js repository on GitHub, save it "
+                "as an ES module (.mjs) and give it with PUMPSIM_RP2_BOOTROM")
+
+log = logging.getLogger("pumpsim.rp2040js")
+
+
+class TargetError(PumpsimError):
+    """The rp2040js target cannot start: what is missing and where to get it."""
+
+
+# -- what it needs ---------------------------------------------------------------------------------
+
+
+def project_root():
+    """The checkout holding package.json and node_modules (an editable install maps it in place)."""
+    return HERE.parents[2]
+
+
+def find_node():
+    node = shutil.which("node")
+    if node is None:
+        raise TargetError("node not found: the rp2040js target needs node >= %d (and npm ci in %s)"
+                          % (NODE_MIN_MAJOR, project_root()))
+    try:
+        version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise TargetError("cannot run %s --version: %s" % (node, exc)) from None
+    match = re.match(r"v(\d+)\.", version.strip())
+    if not match or int(match.group(1)) < NODE_MIN_MAJOR:
+        raise TargetError("node %s is too old: the rp2040js target needs node >= %d"
+                          % (version.strip() or "(no version)", NODE_MIN_MAJOR))
+    return node
+
+
+def find_rp2040js():
+    entry = project_root() / "node_modules" / "rp2040js" / "dist" / "esm" / "index.js"
+    if not entry.exists():
+        raise TargetError("the npm package rp2040js is not installed: run `npm ci` in %s "
+                          "(make .venv/bin/.installed does it)" % project_root())
+    return entry
+
+
+def find_firmware(firmware=None):
+    path = firmware or os.environ.get("PUMPSIM_RP2_FIRMWARE")
+    if not path:
+        raise TargetError(FIRMWARE_HELP)
+    if not Path(path).is_file():
+        raise TargetError("no firmware at %s: %s" % (path, FIRMWARE_HELP))
+    return str(Path(path).resolve())
+
+
+def find_bootrom(bootrom=None):
+    path = bootrom or os.environ.get("PUMPSIM_RP2_BOOTROM")
+    if not path:
+        raise TargetError(BOOTROM_HELP)
+    if not Path(path).is_file():
+        raise TargetError("no boot ROM at %s: %s" % (path, BOOTROM_HELP))
+    return str(Path(path).resolve())
+
+
+def board_wiring(board_dir=BOARD):
+    """The pins the rig is wired to, from pins.csv through wiring.csv, and the board's data."""
+    with open(board_dir / "pins.csv", newline="") as f:
+        pins = {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
+    with open(board_dir / "wiring.csv", newline="") as f:
+        wiring = {row["rig_signal"]: row["board_role"] for row in csv.DictReader(f)}
+    info_ = json.loads((board_dir / "board.json").read_text())
+    wired = {
+        "step": pins[wiring["pulse_counter"]],
+        "feedback": pins[wiring["feedback_drive"]],
+        "battery_adc": pins[wiring["battery_dac"]],
+        "buzzer": pins[wiring["microphone"]],
+    }
+    return wired, info_
+
+
+# -- the rig protocol -------------------------------------------------------------------------------
+
+
+class Rp2RigServer(RigServer):
+    """The rig protocol of docs/protocol.md for the emulated Pico: what the rig measures comes
+    from the emulator's pins; what silicon cannot do is refused with the reason."""
+
+    # What this rig can do to the chip, by the names tests declare with pumpsim_needs.
+    CAN = ("reset", "power-cut", "motor-stall", "battery", "tones")
+
+    def hello(self, conn, arg):
+        return {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico", "can": list(self.CAN)}
+
+    def _ask(self, conn, request, shape):
+        def done(state):
+            self._send(conn, {"error": state["error"]} if "error" in state else shape(state))
+        self.sup.node_request(request, done)
+
+    def measure(self, conn, arg):
+        stroke_nl = self.sup.stroke_nl
+
+        def shape(s):
+            delivered_nl = s["pulses"] * stroke_nl
+            return {"pulses": s["pulses"], "stroke_nl": stroke_nl, "delivered_nl": delivered_nl,
+                    "delivered_ul": delivered_nl / 1000, "clock_ms": s["clock_ms"],
+                    "power_cuts": s["power_cuts"], "boots": s["boots"], "resets": s["resets"],
+                    "step_edges": s["edges"], "flash_erases": s["flash_erases"],
+                    "flash_programs": s["flash_programs"]}
+        self._ask(conn, {"cmd": "state"}, shape)
+
+    def time(self, conn, arg):
+        self._ask(conn, {"cmd": "state"}, lambda s: {"clock_ms": s["clock_ms"], "clock": "realtime"})
+
+    def advance(self, conn, arg):
+        raise RigError("advance: the rp2040js target runs in real time, as silicon does: pump time "
+                       "cannot be moved on, only waited for (the emu target has a stepped clock)")
+
+    def set_clock(self, conn, arg):
+        if arg != "realtime":
+            raise RigError("clock %s: the rp2040js target's clock is the emulated RP2040's, which runs "
+                           "in real time like silicon; only `clock realtime` holds" % arg)
+        return self.time(conn, arg)
+
+    def reset(self, conn, arg):
+        self._ask(conn, {"cmd": "reset"}, lambda s: {"reset": "hard", "clock_ms": s["clock_ms"]})
+
+    def power_cycle(self, conn, arg):
+        if arg:
+            raise RigError("power-cycle %s: the rp2040js target cannot cut the power during a given "
+                           "write to flash (the firmware's file writes are not visible on the chip's "
+                           "pins); `power-cycle` cuts it now" % arg)
+        self._ask(conn, {"cmd": "power-cycle"}, lambda s: {"power": "cycled", "clock_ms": s["clock_ms"]})
+
+    def battery(self, conn, arg):
+        request = {"cmd": "battery"}
+        if arg:
+            if not arg.isdigit() or not 0 < int(arg) <= 5000:
+                raise RigError("battery takes millivolts, 1 to 5000, not %r" % arg)
+            request["mv"] = int(arg)
+        self._ask(conn, request, lambda s: {"battery_mv": s["battery_mv"]})
+
+    def stall(self, conn, arg):
+        mode, _, count = arg.partition(" ")
+        if mode == "next":
+            count = count.strip()
+            if not count.isdigit() or int(count) < 1:
+                raise RigError("stall next takes how many of the next motor attempts fail, "
+                               "a whole number from 1, not %r" % count)
+            self._ask(conn, {"cmd": "stall", "mode": "next", "n": int(count)},
+                      lambda s: {"stall": "next", "fail_next": int(count)})
+            return None
+        if arg not in ("on", "off", "intermittent"):
+            raise RigError("stall takes on, off, intermittent or next N, not %r" % arg)
+        self._ask(conn, {"cmd": "stall", "mode": arg}, lambda s: {"stall": arg})
+        return None
+
+    def tones(self, conn, arg):
+        return {"tones": self.sup.tones.listing()}
+
+    def hang(self, conn, arg):
+        raise RigError("hang: the rp2040js target runs the firmware unchanged on an emulated chip, "
+                       "which has no way to stop its main loop from outside (the emu target can)")
+
+    def corrupt_flash(self, conn, arg):
+        raise RigError("corrupt-flash: the rp2040js target's flash holds a littlefs image, whose "
+                       "records the rig cannot find to damage (the emu target can)")
+
+
+# -- the supervisor -----------------------------------------------------------------------------------
+
+
+class Supervisor:
+    def __init__(self, directory, firmware, bootrom, node, rp2040js):
+        self.dir = Path(directory).resolve()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.pins, self.board_info = board_wiring()
+        self.stroke_nl = self.board_info["stroke_nl"]
+        self.tones = Tones()
+        self.sel = selectors.DefaultSelector()
+        self.port_master, self.port_slave = os.openpty()
+        tty.setraw(self.port_slave)  # raw: no echo, no ISIG (0x03 is data), no line editing
+        os.set_blocking(self.port_master, False)
+        self.port = os.ttyname(self.port_slave)
+        self.to_host_buf = bytearray()
+        self.port_events = 0
+        self.node_sock, child = socket.socketpair()
+        self.node_sock.setblocking(False)
+        self.node_in = b""
+        self.node_out = bytearray()
+        self.node_events = 0
+        self.pending = {}
+        self.next_id = 1
+        self.ready = False
+        self.running = True
+        config = {
+            "dir": str(self.dir), "firmware": firmware, "bootrom": bootrom,
+            "rp2040js": str(rp2040js), "fd": child.fileno(), "pins": self.pins,
+            "battery_mv": BATTERY_START_MV,
+            "battery_divider": self.board_info["battery_divider"],
+            "battery_adc_full_scale_mv": self.board_info["battery_adc_full_scale_mv"],
+        }
+        self.node = subprocess.Popen([node, str(HERE / "pico.mjs"), json.dumps(config)],
+                                     pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
+        child.close()
+        self.rig = Rp2RigServer(self)
+        self.sel.register(self.rig.listener, selectors.EVENT_READ, self.rig.accept)
+        self._update_port()
+        self._update_node()
+
+    # -- node ----------------------------------------------------------------------------------
+
+    def _send_node(self, kind, payload):
+        self.node_out += _FRAME.pack(kind, len(payload)) + payload
+        self._flush_node()
+
+    def node_request(self, request, callback):
+        request = dict(request, id=self.next_id)
+        self.pending[self.next_id] = callback
+        self.next_id += 1
+        self._send_node(b"J", json.dumps(request).encode())
+
+    def _flush_node(self):
+        if self.node_out:
+            try:
+                sent = self.node_sock.send(self.node_out)
+                del self.node_out[:sent]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.node_out.clear()
+        self._update_node()
+
+    def _update_node(self):
+        events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.node_out else 0)
+        if events != self.node_events:
+            if self.node_events:
+                self.sel.modify(self.node_sock, events, self._from_node)
+            else:
+                self.sel.register(self.node_sock, events, self._from_node)
+            self.node_events = events
+
+    def _from_node(self, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._flush_node()
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = self.node_sock.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            log.info("the emulator closed its link (exit status %s)", self.node.poll())
+            self.running = False
+            return
+        buf = self.node_in + data
+        at = 0
+        while len(buf) - at >= _FRAME.size:
+            kind, size = _FRAME.unpack_from(buf, at)
+            if len(buf) - at - _FRAME.size < size:
+                break
+            payload = buf[at + _FRAME.size: at + _FRAME.size + size]
+            at += _FRAME.size + size
+            if kind == b"D":
+                self.to_host(payload)
+            elif kind == b"J":
+                self._on_node_message(json.loads(payload))
+        self.node_in = buf[at:]
+
+    def _on_node_message(self, msg):
+        if "id" in msg:
+            callback = self.pending.pop(msg["id"], None)
+            if callback is not None:
+                callback(msg)
+            return
+        event = msg.get("event")
+        if event == "pwm":
+            self.tones.pwm(msg["t_ms"], msg["freq"], msg["duty"])
+        elif event == "ready":
+            self.ready = True
+        elif event in ("boot", "usb", "halted"):
+            log.info("emulator: %s", msg)
+
+    # -- the serial line -------------------------------------------------------------------------
+
+    def to_host(self, data):
+        self.to_host_buf += data
+        if len(self.to_host_buf) > _OUT_LIMIT:
+            # Nobody reads the port: keep the newest output, as a USB host that is not
+            # listening loses what the board printed.
+            del self.to_host_buf[: len(self.to_host_buf) - _OUT_LIMIT]
+        self._flush_host()
+
+    def _flush_host(self):
+        if self.to_host_buf:
+            try:
+                written = os.write(self.port_master, self.to_host_buf)
+                del self.to_host_buf[:written]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.to_host_buf.clear()
+        self._update_port()
+
+    def _update_port(self):
+        # Read the host only while node keeps up: a USB device holds the host back.
+        events = selectors.EVENT_WRITE if self.to_host_buf else 0
+        if len(self.node_out) < _OUT_LIMIT:
+            events |= selectors.EVENT_READ
+        if events != self.port_events:
+            if self.port_events and events:
+                self.sel.modify(self.port_master, events, self._from_host)
+            elif events:
+                self.sel.register(self.port_master, events, self._from_host)
+            else:
+                self.sel.unregister(self.port_master)
+            self.port_events = events
+
+    def _from_host(self, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._flush_host()
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = os.read(self.port_master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            self._send_node(b"D", data)
+        self._update_port()
+
+    # -- main loop -------------------------------------------------------------------------------
+
+    def wait_ready(self, timeout_s=_READY_TIMEOUT_S):
+        deadline = time.monotonic() + timeout_s
+        while self.running and not self.ready and time.monotonic() < deadline:
+            for key, mask in self.sel.select(0.2):
+                key.data(mask)
+            if self.node.poll() is not None:
+                break
+        return self.ready
+
+    def serve(self):
+        while self.running:
+            for key, mask in self.sel.select(1.0):
+                key.data(mask)
+            if self.node.poll() is not None:
+                log.info("the emulator exited (status %s)", self.node.returncode)
+                self.running = False
+        self.shutdown()
+
+    def shutdown(self):
+        self.running = False
+        # Closing the link tells node to save its flash and state and exit.
+        try:
+            self.node_sock.close()
+        except OSError:
+            pass
+        try:
+            self.node.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.info("the emulator did not exit: killing it")
+            self.node.kill()
+            self.node.wait()
+
+
+# -- background process ----------------------------------------------------------------------------
+
+
+def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 10):
+    """Boot an emulated Pico in DIR in the background; returns emu.json's content."""
+    directory = Path(directory).resolve()
+    running = info(directory)
+    if running:
+        raise TargetError("a board already runs in %s (pid %d)" % (directory, running["pid"]))
+    node, rp2040js = find_node(), find_rp2040js()
+    firmware, bootrom = find_firmware(firmware), find_bootrom(bootrom)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "emu.json").unlink(missing_ok=True)
+    logfile = open(directory / "emu.log", "ab")
+    cmd = [sys.executable, "-m", "pumpsim.targets.rp2040js.supervisor", "--dir", str(directory),
+           "--firmware", firmware, "--bootrom", bootrom]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
+                            start_new_session=True)
+    logfile.close()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        data = info(directory)
+        if data and data.get("pid") == proc.pid:
+            return data
+        if proc.poll() is not None:
+            tail = (directory / "emu.log").read_text(errors="replace").strip().splitlines()[-3:]
+            raise TargetError("the emulated Pico did not start: %s" % " / ".join(tail))
+        time.sleep(0.05)
+    proc.kill()
+    raise TargetError("the emulated Pico did not start within %.0f s" % timeout_s)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="pumpsim-rp2040js", description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", required=True)
+    parser.add_argument("--firmware")
+    parser.add_argument("--bootrom")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    try:
+        firmware, bootrom = find_firmware(args.firmware), find_bootrom(args.bootrom)
+        sup = Supervisor(args.dir, firmware, bootrom, find_node(), find_rp2040js())
+    except TargetError as exc:
+        log.error("%s", exc)
+        return 1
+
+    def on_term(signum, frame):
+        sup.running = False
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    # A signal must end the select() at once, not at its next timeout.
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    sup.sel.register(wake_r, selectors.EVENT_READ, lambda mask: wake_r.recv(64))
+    if not sup.wait_ready():
+        log.error("the emulator did not come up (exit status %s)", sup.node.poll())
+        sup.shutdown()
+        return 1
+    emu_json = {
+        "port": sup.port,
+        "rig": "socket://127.0.0.1:%d" % sup.rig.port,
+        "pid": os.getpid(),
+        "dir": str(sup.dir),
+        "key": str(sup.dir / "host.key"),
+        "board": "rpi_pico",
+        "target": "rp2040js",
+        "firmware": firmware,
+    }
+    tmp = sup.dir / "emu.json.tmp"
+    tmp.write_text(json.dumps(emu_json))
+    try:
+        os.replace(tmp, sup.dir / "emu.json")
+        sup.serve()
+    finally:
+        sup.shutdown()
+        (sup.dir / "emu.json").unlink(missing_ok=True)
+        log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
