@@ -54,7 +54,8 @@ def test_a_blank_pico_boots_to_the_repl_on_its_pty(tmp_path):
             port.write(b"\x03")
             assert b"KeyboardInterrupt" in read_until(port, b"KeyboardInterrupt", 60)
         with Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S) as rig:
-            assert rig.hello() == {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico"}
+            assert rig.hello() == {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico",
+                                  "can": ["reset", "power-cut", "motor-stall", "battery", "tones"]}
             assert rig.time()["clock"] == "realtime"
             for request, reason in [("advance 1000", "real time"), ("clock stepped", "real time"),
                                     ("hang", "main loop"), ("power-cycle 1", "write to flash"),
