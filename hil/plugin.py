@@ -25,6 +25,22 @@ def pytest_addoption(parser):
     group.addoption("--pumpsim-key", help="file holding that board's key, in hex")
     group.addoption("--pumpsim-rig", help="URL of the physical rig beside that board")
     group.addoption("--pumpsim-micropython", help="micropython binary for virtual boards")
+    group.addoption("--pumpsim-target", choices=TARGETS, default=None,
+                    help="what starts each test's board: emu (the unix port, stepped time; the default) or "
+                         "rp2040js (official MicroPython on an emulated RP2040, real time)")
+    parser.addini("pumpsim_target", "the default of --pumpsim-target", default="emu")
+
+
+TARGETS = ("emu", "rp2040js")
+# A Pico in the emulator runs Python at a fraction of silicon's speed on a busy machine.
+RP2040JS_TIMEOUT_S = 60.0
+
+
+def target_of(config):
+    target = config.getoption("pumpsim_target") or config.getini("pumpsim_target")
+    if target not in TARGETS:
+        raise pytest.UsageError("pumpsim_target %r: one of %s" % (target, ", ".join(TARGETS)))
+    return target
 
 
 # What a test may need of its rig, and the rig requests that need it.
@@ -100,10 +116,13 @@ class Bench:
             pytest.skip("this rig cannot do what the test needs: %s (it can: %s)"
                         % (", ".join(missing), ", ".join(sorted(can)) or "nothing declared"))
 
-    def client(self, key=True, timeout=5.0):
+    client_timeout_s = 5.0
+
+    def client(self, key=True, timeout=None):
         """A new client on the pump's serial line; key=False opens one without the key."""
         from pumpsim.client import PumpClient
 
+        timeout = self.client_timeout_s if timeout is None else timeout
         client = PumpClient.open(self.port, key=self.key if key else None, timeout=timeout)
         self._clients.append(client)
         return client
@@ -111,11 +130,54 @@ class Bench:
     def advance_ms(self, duration_ms):
         return self.rig.advance(int(duration_ms))
 
+    def wait_ms(self, duration_ms, poll_s=1.0):
+        """Let pump time run on by duration_ms, whatever the rig's clock: a stepped rig moves it,
+        on a real-time rig the test waits for it. Needs nothing of the rig."""
+        import time
+
+        if self.raw_rig.time()["clock"] == "stepped":
+            return self.raw_rig.advance(int(duration_ms))
+        target_ms = self.raw_rig.time()["clock_ms"] + duration_ms
+        while True:
+            now = self.raw_rig.time()
+            if now["clock_ms"] >= target_ms:
+                return now
+            time.sleep(min(poll_s, max(0.05, (target_ms - now["clock_ms"]) / 1000)))
+
+    def wait_until(self, predicate, timeout_ms, what, step_ms=1000):
+        """Wait in pump time (as wait_ms) until predicate() gives something true; AssertionError
+        naming `what` when it has not within timeout_ms of pump time."""
+        waited_ms = 0
+        while True:
+            value = predicate()
+            if value:
+                return value
+            if waited_ms >= timeout_ms:
+                raise AssertionError("%s: not within %d ms of pump time" % (what, timeout_ms))
+            self.wait_ms(step_ms)
+            waited_ms += step_ms
+
     def advance_days(self, days):
         """Move pump time forward by `days` (may be fractional: 71.9)."""
         from fractions import Fraction
 
         return self.advance_ms(int(Fraction(str(days)) * DAY_MS))
+
+    def wait_for_pump(self, timeout_s=300.0):
+        """Until the pump answers status (a board that just booted may be busy a while)."""
+        import time
+
+        from pumpsim.errors import PumpsimError
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with self.client() as client:
+                    return client.status()
+            except PumpsimError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(1.0)
 
     def close(self):
         for client in self._clients:
@@ -128,10 +190,38 @@ class Bench:
 
 @pytest.fixture(scope="session")
 def pumpsim_image(tmp_path_factory, request):
-    """The virtual board's flash after one real deploy with mpremote, reused by every board."""
+    """The board's flash after one real deploy with mpremote, reused by every board of the run."""
+    if target_of(request.config) == "rp2040js":
+        return _rp2040js_image(tmp_path_factory)
     from pumpsim.hil.drive import make_image
 
     return make_image(tmp_path_factory.mktemp("image"), request.config.getoption("pumpsim_micropython"))
+
+
+def _rp2040js_image(tmp_path_factory):
+    """A blank emulated Pico given its key and the firmware by mpremote, once per run: xdist
+    workers share it through a lock."""
+    import fcntl
+
+    from pumpsim.errors import PumpsimError
+    from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+    try:
+        rp2040js.find_firmware(), rp2040js.find_bootrom()
+    except PumpsimError as exc:
+        pytest.skip("--pumpsim-target rp2040js: %s" % exc)
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if base.name.startswith("popen-gw") else base
+    directory = shared / "pumpsim-rp2040js-image"
+    with open(shared / "pumpsim-rp2040js-image.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (directory / "ready").exists():
+            import shutil as _shutil
+
+            _shutil.rmtree(directory, ignore_errors=True)
+            rp2040js.make_image(directory)
+            (directory / "ready").write_text("")
+    return directory / "flash.bin", bytes.fromhex((directory / "host.key").read_text().strip())
 
 
 @pytest.fixture
@@ -154,14 +244,27 @@ def bench(request, tmp_path):
 
     from pumpsim.targets.emu import supervisor
 
+    target = target_of(config)
     flash, key = request.getfixturevalue("pumpsim_image")
     directory = tmp_path / "board"
-    shutil.copytree(flash, directory / "flash")
-    (directory / "host.key").write_text(key.hex() + "\n")
-    info = supervisor.start(directory, micropython=config.getoption("pumpsim_micropython"))
+    if target == "rp2040js":
+        from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+        directory.mkdir()
+        shutil.copy(flash, directory / "flash.bin")
+        (directory / "host.key").write_text(key.hex() + "\n")
+        info = rp2040js.start(directory)
+    else:
+        shutil.copytree(flash, directory / "flash")
+        (directory / "host.key").write_text(key.hex() + "\n")
+        info = supervisor.start(directory, micropython=config.getoption("pumpsim_micropython"))
     bench = Bench(info["port"], info["rig"], key, directory, declared=needs, nodeid=request.node.nodeid)
+    if target == "rp2040js":
+        bench.client_timeout_s = bench.raw_rig.timeout_s = RP2040JS_TIMEOUT_S
     try:
         bench.skip_unless_able(needs)
+        if target == "rp2040js":
+            bench.wait_for_pump()
         yield bench
     finally:
         bench.close()

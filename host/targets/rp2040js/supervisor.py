@@ -447,6 +447,37 @@ def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 1
     raise TargetError("the emulated Pico did not start within %.0f s" % timeout_s)
 
 
+def make_image(directory, timeout_s=600.0):
+    """A blank emulated Pico given a new key and the firmware over its pty with mpremote, as a
+    Pico on USB is: DIR/flash.bin and DIR/host.key, for boards to start from copies of."""
+    from pumpsim import deploy
+    from pumpsim.client import PumpClient
+    from pumpsim.errors import PumpsimError
+    from pumpsim.targets.emu import supervisor as emu
+
+    directory = Path(directory)
+    info_ = start(directory)
+    try:
+        key = deploy.new_key()
+        (directory / "host.key").write_text(key.hex() + "\n")
+        deploy.provision_key(info_["port"], key)
+        deploy.deploy(info_["port"], "rpi_pico", build_dir=deploy.build("rpi_pico", out_dir=directory / "build"))
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with PumpClient.open(info_["port"], key=key, timeout=60.0) as client:
+                    client.status()
+                break
+            except PumpsimError:
+                if time.monotonic() > deadline:
+                    raise TargetError("the deployed pump did not answer within %.0f s" % timeout_s) from None
+                time.sleep(1.0)
+    finally:
+        emu.stop(directory)
+    (directory / "emu.json").unlink(missing_ok=True)
+    return directory / "flash.bin", key
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="pumpsim-rp2040js", description=__doc__.splitlines()[0])
     parser.add_argument("--dir", required=True)

@@ -1,0 +1,169 @@
+"""The real-time subset: tests that need no stepped clock, so they pass on every target, the
+virtual board (`--pumpsim-target emu`, time stepped as they wait) and official MicroPython on an
+emulated RP2040 (`--pumpsim-target rp2040js`, time waited for). Expected volumes come from harness
+code and the rig's clock; delivered volumes from the rig's count.
+
+A fast test rate keeps them short: 1200 µg/day of 50 µg/mL is 24 mL/day, about one stroke a
+second of 250 nL on a Pico (two seconds of 500 nL on the virtual board).
+"""
+
+import random
+import time
+
+import pytest
+import serial
+
+from pumpsim import __version__
+from pumpsim.errors import Refused
+from pumpsim.hil.fuzz import fuzzed_line
+from pumpsim.hil.verify import check_delivered, continuous_volume_nl
+
+DAILY_DOSE_UG = 1200
+CONCENTRATION_UG_PER_ML = 50
+MIN_MS = 60_000
+
+pytestmark = pytest.mark.timeout(900)
+
+
+def infusing(bench, fill_ul=20_000):
+    client = bench.client()
+    client.refill(volume_ul=fill_ul, concentration_ug_per_ml=CONCENTRATION_UG_PER_ML)
+    start = bench.rig.measure()
+    client.program_continuous(daily_dose_ug=DAILY_DOSE_UG)
+    return client, start
+
+
+def strokes_reach(bench, count):
+    def reached():
+        measured = bench.rig.measure()
+        return measured if measured["pulses"] >= count else None
+    return reached
+
+
+def alarm_codes(client):
+    return {a["code"] for a in client.status()["alarms"]}
+
+
+def test_the_deployed_firmware_is_this_version_for_the_rigs_board(bench):
+    status = bench.client(key=False).status()  # status needs no key
+    assert status["fw"] == __version__
+    board = bench.raw_rig.hello()["board"]
+    assert status["board"] == board
+    assert status["stroke_nl"] == bench.rig.measure()["stroke_nl"]
+
+
+def test_a_request_signed_with_another_key_is_refused_and_changes_nothing(bench):
+    from pumpsim.client import PumpClient
+
+    status = bench.client().status()
+    assert status["state"] in ("idle", "stopped", "infusing", "alarm")
+    impostor = PumpClient.open(bench.port, key=bytes(32), timeout=bench.client_timeout_s)
+    try:
+        with pytest.raises(Refused) as refused:
+            impostor.program_continuous(daily_dose_ug=DAILY_DOSE_UG)
+    finally:
+        impostor.close()
+    assert refused.value.code == "E_AUTH"
+    after = bench.client().status()
+    assert after["mode"] == status["mode"] and after["auth_failures"] == status["auth_failures"] + 1
+    assert bench.rig.measure()["pulses"] == 0
+
+
+def test_continuous_delivery_is_what_the_rig_counts_over_100_strokes(bench):
+    client, start = infusing(bench)
+    end = bench.wait_until(strokes_reach(bench, start["pulses"] + 100), 30 * MIN_MS, "100 strokes")
+    expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, end["clock_ms"] - start["clock_ms"])
+    check_delivered(end["delivered_nl"] - start["delivered_nl"], expected_nl, end["stroke_nl"])
+    assert client.status()["state"] == "infusing"
+
+
+def test_the_low_reservoir_alarm_comes_with_a_small_fill(bench):
+    client = bench.client()
+    low_ul = client.status()["low_reservoir_ul"]
+    stroke_nl = bench.rig.measure()["stroke_nl"]
+    # Eight strokes above the threshold: the alarm rises at the stroke that crosses it.
+    client, start = infusing(bench, fill_ul=int(low_ul) + 8 * stroke_nl // 1000)
+    assert "LOW_RESERVOIR" not in alarm_codes(client)
+    bench.wait_until(lambda: "LOW_RESERVOIR" in alarm_codes(client), 10 * MIN_MS, "LOW_RESERVOIR")
+    crossed = bench.rig.measure()["pulses"] - start["pulses"]
+    assert 8 <= crossed <= 9  # the crossing stroke, and perhaps one under way when we looked
+    assert client.status()["state"] == "infusing"  # low is a warning: therapy goes on
+
+
+@pytest.mark.pumpsim_needs("power-cut")
+def test_a_power_cut_mid_therapy_resumes_it(bench):
+    client, start = infusing(bench)
+    before = bench.wait_until(strokes_reach(bench, start["pulses"] + 5), 10 * MIN_MS, "5 strokes")
+    bench.rig.power_cycle()
+    bench.wait_for_pump()
+    status = bench.client().status()
+    assert status["state"] == "infusing" and status["daily_dose_ug"] == DAILY_DOSE_UG
+    after = bench.wait_until(strokes_reach(bench, before["pulses"] + 10), 10 * MIN_MS, "10 strokes after the cut")
+    # Nothing lost and nothing made twice across the cut: the rig's count is the programme's.
+    expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, after["clock_ms"] - start["clock_ms"])
+    check_delivered(after["delivered_nl"] - start["delivered_nl"], expected_nl, 2 * after["stroke_nl"])
+
+
+@pytest.mark.pumpsim_needs("motor-stall")
+def test_a_motor_stall_on_the_feedback_line_stops_counting_and_alarms(bench):
+    client, start = infusing(bench)
+    bench.wait_until(strokes_reach(bench, start["pulses"] + 2), 10 * MIN_MS, "2 strokes")
+    bench.rig.stall("on")
+    stalled = bench.rig.measure()
+    bench.wait_until(lambda: "MOTOR_STALL" in alarm_codes(client), 5 * MIN_MS, "MOTOR_STALL")
+    assert client.status()["state"] == "alarm"
+    bench.wait_ms(30_000)
+    assert bench.rig.measure()["pulses"] - stalled["pulses"] <= 1  # at most the stroke under way
+    alarm = [a for a in client.status()["alarms"] if a["code"] == "MOTOR_STALL"][0]
+    assert alarm["priority"] == "high" and alarm["pattern"] == "two-tone"
+
+
+@pytest.mark.pumpsim_needs("battery", "reset")
+def test_battery_eri_through_the_adc(bench):
+    client = bench.client()
+    assert "BATTERY_ERI" not in alarm_codes(client)
+    eri_mv = round(client.status()["eri_volts"] * 1000)
+    bench.rig.battery(eri_mv - 20)
+    # The pump reads its battery at boot and hourly: a reset makes it read now.
+    bench.rig.reset()
+    bench.wait_for_pump()
+    status = bench.client().status()
+    assert abs(status["battery_volts"] * 1000 - (eri_mv - 20)) <= 5
+    assert "BATTERY_ERI" in {a["code"] for a in status["alarms"]}
+
+
+@pytest.mark.pumpsim_needs("tones")
+def test_the_alarm_test_plays_both_patterns_on_the_buzzer_line(bench):
+    t0 = bench.rig.measure()["clock_ms"]
+    bench.client().alarm_test()
+
+    def both():
+        heard = {t["pattern"] for t in bench.rig.tones() if t["t_ms"] >= t0}
+        return heard >= {"single", "two-tone"}
+    bench.wait_until(both, 5 * MIN_MS, "both tone patterns on the buzzer line")
+
+
+def test_fuzzed_frames_change_nothing_and_the_pump_goes_on(bench):
+    client, start = infusing(bench)
+    keep = ("mode", "daily_dose_ug", "concentration_ug_per_ml", "low_reservoir_ul", "empty_reservoir_ul")
+    before = {k: client.status()[k] for k in keep}
+    boots = bench.rig.measure()["boots"]
+    rng = random.Random(8)
+    line = serial.serial_for_url(bench.port, timeout=0.05)
+    try:
+        for _ in range(10):
+            line.write(b"".join(fuzzed_line(rng) for _ in range(20)))
+            line.read(1 << 16)
+        deadline, quiet = time.monotonic() + 120, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet < 2.0:
+            if line.read(1 << 16):
+                quiet = time.monotonic()
+    finally:
+        line.close()
+    client = bench.client()
+    assert {k: client.status()[k] for k in keep} == before
+    assert bench.rig.measure()["boots"] == boots  # no crash, no reset
+    end = bench.wait_until(strokes_reach(bench, bench.rig.measure()["pulses"] + 3), 10 * MIN_MS,
+                           "strokes after the fuzzing")
+    expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, end["clock_ms"] - start["clock_ms"])
+    check_delivered(end["delivered_nl"] - start["delivered_nl"], expected_nl, end["stroke_nl"])
