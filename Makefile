@@ -6,7 +6,7 @@ BOARD ?= emu
 PORT ?=
 RUN_DIR ?= run/demo
 
-.PHONY: run test bench soak mutants flash build clean
+.PHONY: run test check bench soak mutants flash build clean
 
 $(BIN)/.installed: pyproject.toml node_modules/.installed
 	$(PY) -m venv $(VENV)
@@ -19,14 +19,28 @@ node_modules/.installed: package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the rp2040js target and pyright need node >= 18 and npm" >&2; fi
 
+# The board's MicroPython stubs for `make check`, pinned in typings/rpi_pico.txt: in a folder of
+# their own, never in .venv, where their stdlib (sys, io, time, ...) would shadow CPython's.
+STUBS := typings/rpi_pico
+$(STUBS)/.installed: typings/rpi_pico.txt | $(BIN)/.installed
+	rm -rf $(STUBS)
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps --target $(STUBS)/lib/site-packages \
+		-r typings/rpi_pico.txt
+	touch $@
+
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
 
 # One worker per core: each test boots its own virtual boards, and each worker builds its own image.
 PYTEST_ARGS ?= -n auto
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(STUBS)/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# pyright on firmware/ against the RPI_PICO board's MicroPython API (firmware/pyrightconfig.json);
+# needs node and npm. CI runs it before the tests.
+check: $(BIN)/.installed $(STUBS)/.installed
+	$(BIN)/python -m pumpsim.typecheck
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m pumpsim.hil.bench --write docs/benchmarks.md

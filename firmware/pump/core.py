@@ -469,6 +469,7 @@ class Pump:
             result["discrepancy_milli_pct"] = milli_pct
             result["flagged"] = abs(milli_pct) > self.discrepancy_limit_permille * 100
         if old_conc and old_conc != concentration_ug_per_ml:
+            assert self.catheter_ul is not None  # a change without it was refused above
             t.bridge_concentration_ug_per_ml = old_conc
             t.bridge_remaining_nl = (self.tubing_ul + self.catheter_ul) * 1000
             result["bridge_ul"] = self.tubing_ul + self.catheter_ul

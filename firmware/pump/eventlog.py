@@ -10,8 +10,8 @@ import binascii
 try:
     from micropython import const
 except ImportError:  # CPython, for unit tests
-    def const(x):
-        return x
+    def const(__x):  # positional-only (the leading __), as micropython.const is
+        return __x
 
 SLOT_BYTES = const(256)
 SLOTS = const(128)

@@ -93,5 +93,8 @@ class Machine:
         row = self._row(trigger)
         if row is None or not row[4]:
             raise TransitionError("%s may not pulse the motor in state %s" % (trigger, self._state))
+        motor = self._motor
+        if motor is None:
+            raise TransitionError("%s: this machine drives no motor" % trigger)
         self.fire(trigger)
-        return self._motor.stroke()
+        return motor.stroke()

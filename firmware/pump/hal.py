@@ -13,8 +13,8 @@ from pump.store import Store
 try:
     from micropython import const
 except ImportError:
-    def const(x):
-        return x
+    def const(__x):  # positional-only (the leading __), as micropython.const is
+        return __x
 
 _PULSE_US = const(20)
 _READ_BYTES = const(512)
@@ -85,8 +85,10 @@ class Watchdog:
 
     def keep_fed(self, period_ms):
         """Maintenance: the watchdog cannot be stopped, so a timer feeds it while the REPL runs."""
-        if self._wdt is not None and hasattr(machine, "Timer"):
-            self._timer = machine.Timer(period=period_ms, callback=lambda t: self._wdt.feed())
+        wdt = self._wdt
+        if wdt is not None and hasattr(machine, "Timer"):
+            # -1: a virtual timer, the only kind rp2 has (its default)
+            self._timer = machine.Timer(-1, period=period_ms, callback=lambda t: wdt.feed())
 
 
 class SerialLink:
@@ -117,7 +119,8 @@ class SerialLink:
         buf = self._buf
         # After POLLIN only a one-byte read is sure not to block.
         while n < _READ_BYTES and self._poll.poll(0):
-            got = self._in.readinto(self._byte)
+            # The stub's sys.stdin.buffer is typing.BinaryIO, without the board's readinto.
+            got = self._in.readinto(self._byte)  # pyright: ignore[reportAttributeAccessIssue]
             if not got:
                 break
             buf[n] = self._byte[0]
@@ -134,13 +137,14 @@ def where(exc):
 
     buf = io.StringIO()
     if hasattr(sys, "print_exception"):
-        sys.print_exception(exc, buf)
+        # The stubs' io.StringIO has no write and no getvalue, so is no stream to them; the board's is.
+        sys.print_exception(exc, buf)  # pyright: ignore[reportArgumentType]
     else:  # CPython, for tests of this module
-        import traceback
+        import traceback  # pyright: ignore[reportMissingImports]  # not on the board: never runs there
 
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=buf)
     last = ""
-    for line in buf.getvalue().split("\n"):
+    for line in buf.getvalue().split("\n"):  # pyright: ignore[reportAttributeAccessIssue]  # StringIO: above
         line = line.strip()
         if line.startswith("File "):
             last = line

@@ -9,8 +9,8 @@ from pump.errors import AuthError, CrcError, FrameError, ReplayError
 try:
     from micropython import const
 except ImportError:  # CPython, for unit tests
-    def const(x):
-        return x
+    def const(__x):  # positional-only (the leading __), as micropython.const is
+        return __x
 
 _LIMIT = const(2048)  # a week of flex steps (8 × 13) and its MAC fit
 _NL = const(10)

@@ -7,8 +7,8 @@
 try:
     from micropython import const
 except ImportError:  # CPython, for unit tests
-    def const(x):
-        return x
+    def const(__x):  # positional-only (the leading __), as micropython.const is
+        return __x
 
 DAY_MS = const(86400000)
 MINUTE_MS = const(60000)

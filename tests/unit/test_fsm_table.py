@@ -128,3 +128,10 @@ def test_the_refusal_is_a_firmware_error_reported_as_e_state():
 def test_no_row_leads_from_alarm_to_infusing():
     # A critical alarm must be cleared (to stopped) before the guard is asked again.
     assert all(dest != "infusing" for (_, source), dest in SPEC.items() if source == "alarm")
+
+
+def test_a_machine_without_a_motor_refuses_to_pulse_and_keeps_its_state():
+    machine = fsm.Machine(Ctx(True), "infusing")
+    with pytest.raises(TransitionError):
+        machine.pulse("stroke")
+    assert machine.state == "infusing"
