@@ -41,10 +41,12 @@ class Life:
         d.program("continuous", self.dose)
 
     def next_visit_ms(self):
-        """4 to 12 weeks on, and before the refill reminder: a refill after it fell due leaves
-        REFILL_REMINDER on (a firmware defect, reported), so the clinic books ahead of it."""
-        span = self.rng.randint(28, 84) * DAY_MS
-        m = self.d.model
+        """4 to 12 weeks on, booked a day before the refill reminder; when the reminder already
+        sounds (a titration brought it forward, or a small fill), within one to three days."""
+        rng, m = self.rng, self.d.model
+        if "REFILL_REMINDER" in m.alarms:
+            return rng.randint(1, 3) * DAY_MS
+        span = rng.randint(28, 84) * DAY_MS
         if m.reminder_ms is not None and m.reminder_ms - DAY_MS > m.t_ms:
             span = min(span, m.reminder_ms - DAY_MS - m.t_ms)
         return span
@@ -52,9 +54,6 @@ class Life:
     def visit(self):
         d, rng = self.d, self.rng
         m = d.model
-        if "REFILL_REMINDER" in m.alarms:
-            self.titrate()
-            return
         withdrawn = int(m.reservoir_nl * rng.uniform(0.8, 1.2) / 1000) if m.known_reservoir else None
         if rng.random() < 0.15:
             self.concentration = rng.choice([500, 1000, 2000])
