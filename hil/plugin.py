@@ -54,9 +54,11 @@ NEEDS = {
     "tones": "the buzzer's tones recorded",
     "hang": "the firmware made to hang, so that its watchdog must act",
     "corrupt-flash": "the board's saved records or event log corrupted",
+    "volatile-rtc": "the board's RTC made to restart at every power-up, as a Pico's does",
 }
 _NEED_OF = {"advance": "stepped-clock", "clock": "stepped-clock", "reset": "reset", "stall": "motor-stall",
-            "battery": "battery", "tones": "tones", "hang": "hang", "corrupt_flash": "corrupt-flash"}
+            "battery": "battery", "tones": "tones", "hang": "hang", "corrupt_flash": "corrupt-flash",
+            "rtc": "volatile-rtc"}
 
 
 def pytest_configure(config):

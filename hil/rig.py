@@ -121,3 +121,9 @@ class Rig:
 
     def corrupt_flash(self, target="state"):
         return self.request("corrupt-flash %s" % target)
+
+    def rtc(self, mode=None):
+        """The board's RTC from its next power-up or reset: "kept" (it reads rig time) or
+        "volatile" (it restarts at 2021-01-01 at every power-up and reset, as a Pico's); None
+        reads the setting."""
+        return self.request("rtc" if mode is None else "rtc %s" % mode)

@@ -86,7 +86,9 @@ def human_status(s):
         "refill     by day %s%s" % (_day(s["refill_reminder_s"]), "" if s["projected_low_reservoir_s"] is None
                                     else " (low reservoir on day %s, empty on day %s)"
                                     % (_day(s["projected_low_reservoir_s"]), _day(s["projected_empty_s"]))),
-        "clock      day %d %02d:%02d:%02d" % (days, hours, rest // 60, rest % 60),
+        "clock      day %d %02d:%02d:%02d%s" % (days, hours, rest // 60, rest % 60, {
+            "restored": " (restored from the saved clock: set it with set-clock)",
+            "set": " (set)"}.get(s.get("clock_source"), "")),
         "alarms     %s" % alarms,
     ])
 
@@ -288,6 +290,12 @@ def cmd_config(args):
         emit(args, client.config(**thresholds), human_status)
 
 
+def cmd_set_clock(args):
+    clock_ms = units.pump_clock_ms(args.clock_ms, args.day, args.time)
+    with Target(args).client(need_key=True) as client:
+        emit(args, client.set_clock(clock_ms), human_status)
+
+
 def cmd_maintenance(args):
     target = Target(args)
     with target.client(need_key=True) as client:
@@ -316,6 +324,12 @@ def cmd_rig_time(args):
 def cmd_rig_clock(args):
     with Target(args).rig() as rig:
         emit(args, rig.clock(args.mode), lambda r: "clock %s" % r["clock"])
+
+
+def cmd_rig_rtc(args):
+    with Target(args).rig() as rig:
+        emit(args, rig.rtc(args.mode), lambda r: "rtc %s (from the board's next power-up or reset)"
+             % r["rtc"])
 
 
 def cmd_rig_power_cycle(args):
@@ -453,12 +467,15 @@ COMMANDS = (
         (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), (("--tubing-ul",), {}),
         (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), (("--reminder-lead-days",), {}),
         JSON]),
+    (("set-clock",), cmd_set_clock, [
+        (("--clock-ms",), {}), (("--day",), {}), (("--time",), {"help": "HH:MM[:SS], with --day"}), JSON]),
     (("maintenance",), cmd_maintenance, []),
     (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
     (("rig", "measure"), cmd_rig_measure, [JSON]),
     (("rig", "time"), cmd_rig_time, [JSON]),
     (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
     (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {}), JSON]),
+    (("rig", "rtc"), cmd_rig_rtc, [(("mode",), {"nargs": "?", "choices": ["kept", "volatile"]}), JSON]),
     (("rig", "fault", "motor-stall"), cmd_rig_fault_motor_stall, [
         (("mode",), {"choices": ["on", "off", "intermittent", "next"]}),
         (("attempts",), {"nargs": "?", "metavar": "N", "help": "with next: the next N motor attempts fail"}),

@@ -13,7 +13,7 @@ import serial
 from pumpsim import frames
 from pumpsim.errors import BoardGone, FrameError, LinkTimeout, PumpsimError, Refused
 
-AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance", "ack", "alarm-test")
+AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance", "ack", "alarm-test", "set-clock")
 
 
 class PumpClient:
@@ -153,6 +153,10 @@ class PumpClient:
 
     def config(self, **thresholds):
         return self.request("config", thresholds)
+
+    def set_clock(self, clock_ms):
+        """Pump time from now on; the pump refuses one before the newest time it saved."""
+        return self.request("set-clock", {"clock_ms": clock_ms})
 
     def maintenance(self):
         return self.request("maintenance")

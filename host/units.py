@@ -77,3 +77,30 @@ def volts_to_mv(text) -> int:
     if value != value.to_integral_value() or not 0 < value <= 5000:
         raise UsageError("voltage must be above 0 and at most 5 V, in mV steps, not %s" % text)
     return int(value)
+
+
+_CLOCK_TIME = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?$")
+
+
+def pump_clock_ms(clock_ms=None, day=None, time_of_day=None) -> int:
+    """set-clock's pump time: --clock-ms MS, or --day D [--time HH:MM[:SS]] (the pump's day and
+    time of day, as status shows them) → whole ms of pump time."""
+    if (clock_ms is None) == (day is None):
+        raise UsageError("set-clock: give --clock-ms MS or --day D [--time HH:MM[:SS]]")
+    if clock_ms is not None:
+        if time_of_day is not None:
+            raise UsageError("set-clock: --time goes with --day, not with --clock-ms")
+        value = _decimal(clock_ms, "--clock-ms")
+        if value != value.to_integral_value() or value < 0:
+            raise UsageError("--clock-ms must be a whole number of ms from 0, not %s" % clock_ms)
+        return int(value)
+    days = _decimal(day, "--day")
+    if days != days.to_integral_value() or days < 0:
+        raise UsageError("--day must be a whole number from 0, not %s" % day)
+    ms = int(days) * _MS["d"]
+    if time_of_day is not None:
+        match = _CLOCK_TIME.match(time_of_day.strip())
+        if not match:
+            raise UsageError("--time %r: expected HH:MM or HH:MM:SS, e.g. 14:30" % time_of_day)
+        ms += (int(match.group(1)) * 3600 + int(match.group(2)) * 60 + int(match.group(3) or 0)) * 1000
+    return ms

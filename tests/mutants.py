@@ -26,6 +26,7 @@ STORE = "firmware/pump/store.py"
 EVENTLOG = "firmware/pump/eventlog.py"
 THERAPY = "firmware/pump/therapy.py"
 HAL = "firmware/pump/hal.py"
+CLOCK_TESTS = "tests/hil/test_clock.py::"
 
 # Tests, by what they prove.
 CONTINUOUS = "tests/hil/test_continuous.py::"
@@ -348,4 +349,22 @@ MUTANTS = [
            "(\"therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, \"",
            "(\"therapy stopped; \"", "`program stop` without the withdrawal warning", [STOP],
            hazard="withdrawal: therapy stopped unknowingly"),
+    mutant("rtc-always-believed", HAL, "if saved_ms is None or rtc_ms >= saved_ms:", "if True:",
+           "pump time is the RTC's whatever it reads, as with raw time.time_ns()",
+           [CLOCK_TESTS + "test_50_power_cuts_with_a_volatile_rtc_never_turn_pump_time_back",
+            CLOCK_TESTS + "test_power_cuts_at_any_moment_lose_at_most_one_stroke_interval_each"],
+           hazard="withdrawal: therapy waits for a clock that went back"),
+    mutant("status-time-unsaved", HAL, "self._store.save(struct.pack(_CLOCK_RECORD, now_ms, self.offset_ms), stroke=True)",
+           "pass", "the time a status shows is not saved: a reset takes pump time back before it",
+           [CLOCK_TESTS + "test_50_power_cuts_with_a_volatile_rtc_never_turn_pump_time_back"]),
+    mutant("set-clock-backwards", CORE, "if newest_ms is not None and new_ms < newest_ms:", "if False:",
+           "set-clock takes pump time back before the newest saved time",
+           [CLOCK_TESTS + "test_set_clock_is_refused_one_ms_before_the_newest_saved_time_and_accepted_at_it"]),
+    mutant("clock-restored-quiet", CORE, "self.alarms.raise_(al.CLOCK_RESTORED, now_ms)", "pass",
+           "a restored clock raises no alarm",
+           [CLOCK_TESTS + "test_50_power_cuts_with_a_volatile_rtc_never_turn_pump_time_back",
+            "tests/unit/test_clock.py::test_a_schedule_saved_later_than_the_clock_raises_clock_restored_and_therapy_goes_on"]),
+    mutant("schedule-ahead-waits", CORE, "t.t_ms = now_ms", "pass",
+           "a schedule later than the clock makes therapy wait for it",
+           ["tests/unit/test_clock.py::test_a_schedule_saved_later_than_the_clock_raises_clock_restored_and_therapy_goes_on"]),
 ]

@@ -5,7 +5,7 @@
 # then for as long as its cause remains. Priority is how loud; CRITICAL is what stops the drug:
 # a low-battery reset is as urgent as an empty pump, but its minimum rate must go on.
 HIGH = "high"  # act now
-MEDIUM = "medium"  # act soon (refill, battery, memory repaired, therapy stopped)
+MEDIUM = "medium"  # act soon (refill, battery, memory repaired, therapy stopped, clock)
 LOW = "low"
 
 LOW_RESERVOIR = "LOW_RESERVOIR"
@@ -18,6 +18,9 @@ MEMORY_ERROR = "MEMORY_ERROR"
 MEMORY_REPAIRED = "MEMORY_REPAIRED"
 LOW_BATTERY_RESET = "LOW_BATTERY_RESET"  # the pump came back at minimum rate: reprogram it
 THERAPY_STOPPED = "THERAPY_STOPPED"  # `program stop`: a stopped pump is never silent
+# The RTC read earlier than the saved clock at boot (or the records hold times later than it):
+# pump time went on from the newest saved time, and how long the power was off is unknown.
+CLOCK_RESTORED = "CLOCK_RESTORED"
 
 PRIORITY = {
     LOW_RESERVOIR: MEDIUM,
@@ -30,6 +33,7 @@ PRIORITY = {
     MEMORY_REPAIRED: MEDIUM,
     LOW_BATTERY_RESET: HIGH,
     THERAPY_STOPPED: MEDIUM,
+    CLOCK_RESTORED: MEDIUM,
 }
 
 # The drug no longer flows while one of these is active: the pump is in its alarm state.

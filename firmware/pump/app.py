@@ -43,6 +43,7 @@ class App:
             "ack": (self.ack, True),
             "alarm-test": (self.alarm_test, True),
             "maintenance": (self.maintenance, True),
+            "set-clock": (self.set_clock, True),
         }
         self.programs = {
             therapy.CONTINUOUS: self._continuous,
@@ -61,6 +62,9 @@ class App:
         p = self.pump
         t = p.therapy
         now_ms = p.clock.now_ms()
+        persist = getattr(p.clock, "persist", None)
+        if persist is not None:
+            persist(now_ms)  # the time shown here is one pump time never comes back before
         return {
             "state": p.state,
             "mode": t.mode,
@@ -96,6 +100,7 @@ class App:
             "empty_reservoir_ul": Milli(p.empty_threshold_nl),
             "clock_s": now_ms // 1000,
             "clock_ms": now_ms,
+            "clock_source": getattr(p.clock, "source", "rtc"),
             "alarms": p.alarms.listing(),
             "boots": p.boots,
             "reset_cause": self.reset_cause,
@@ -226,6 +231,18 @@ class App:
         self.player.play(self.test_queue.pop(0), now_ms)
         self.pump.note("alarm_test", {})
         return {"patterns": [alarms.TWO_TONE, alarms.SINGLE]}
+
+    def set_clock(self, args):
+        unknown = [name for name in args if name != "clock_ms"]
+        if unknown:
+            raise ArgError("set-clock takes clock_ms only, not %s" % ", ".join(sorted(unknown)))
+        new_ms = core.whole(args, "clock_ms", 0, core.CLOCK_MAX_MS, "clock_ms")
+        shift_ms = self.pump.set_clock(new_ms)
+        # Authenticated, so not locked: a lockout that ended stays ended in the new time.
+        self.locked_until_ms = min(self.locked_until_ms, new_ms)
+        if self.player.next_ms is not None:
+            self.player.next_ms += shift_ms  # a tone playing lasts its length, not the jump's
+        return self.status()
 
     def maintenance(self, args):
         self.pump.note("maintenance", {"repl": True})

@@ -17,6 +17,8 @@ _COUNTERS_LEN = 64
 BATTERY_CHECK_MS = 3600000
 STALL_RETRY_MS = 600000
 MOTOR_ATTEMPTS = 3
+# set-clock takes pump time up to a century after the RTC's epoch.
+CLOCK_MAX_MS = 100 * 365 * DAY_MS
 
 STOP_WARNING = ("therapy stopped: abrupt discontinuation of intrathecal baclofen can cause high fever, "
                 "altered mental status, rebound spasticity and muscle rigidity, and death")
@@ -68,6 +70,7 @@ class Pump:
         self.reminder_lead_days = lib.REMINDER_LEAD_DAYS
         self._counters = bytearray(_COUNTERS_LEN)
         self._blob = b""
+        self.saved_clock_ms = None  # the pump time the newest record holds
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -141,10 +144,12 @@ class Pump:
 
     def save(self, stroke=False):
         t = self.therapy
+        now_ms = self.clock.now_ms()
         struct.pack_into(_COUNTERS, self._counters, 0, self.strokes, self.reservoir_nl,
                          self.delivered_nl, t.credit, t.t_ms, t.bridge_remaining_nl, self.boots,
-                         self.clock.now_ms())
+                         now_ms)
         self.store.save(bytes(self._counters) + self._blob, stroke)
+        self.saved_clock_ms = now_ms
 
     def _restore(self, payload):
         t = self.therapy
@@ -163,16 +168,48 @@ class Pump:
         for code, since_ms in data["alarms"].items():
             self.alarms.restore(code, since_ms, now_ms)
 
+    def _saved_ms(self, payload):
+        """The newest time the records and the log hold (None: nothing saved): pump time must
+        not come back earlier than it."""
+        times = [getattr(self.log, "newest_ms", None)]
+        if payload is not None:
+            counters = struct.unpack_from(_COUNTERS, payload, 0)
+            times += [counters[4], counters[7]]  # the therapy's clock, the clock when written
+        times = [t for t in times if t is not None]
+        return max(times) if times else None
+
+    def newest_saved_ms(self):
+        """The newest time anything saved holds: records, log, the clock's own record."""
+        times = [t for t in (self.saved_clock_ms, getattr(self.log, "newest_ms", None),
+                             getattr(self.clock, "saved_ms", None)) if t is not None]
+        return max(times) if times else None
+
+    def _schedule_ahead(self, now_ms):
+        """The restored schedule lies after now: the clock is behind the records. Therapy goes on
+        from now rather than waiting for the clock to catch up with it."""
+        t = self.therapy
+        if t.t_ms <= now_ms:
+            return False
+        t.t_ms = now_ms
+        return True
+
     def boot(self, reset_cause="power-on"):
         """Power-up: restore what was saved and resume the programmed therapy by itself."""
-        now_ms = self.clock.now_ms()
         payload = self.store.load()
+        # Pump time first: never earlier than what was saved, whatever the RTC reads now.
+        restore = getattr(self.clock, "restore", None)
+        clock_restored = bool(restore and restore(self._saved_ms(payload)))
+        now_ms = self.clock.now_ms()
         memory_lost = payload is None and self.store.repaired
         presumed = False
         if payload is not None:
             self._restore(payload)
             presumed = getattr(self.store, "lost_newer", False) and self._presume_stroke()
+            if self._schedule_ahead(now_ms):
+                clock_restored = True
             self.therapy.resume_after_outage(now_ms)
+        if clock_restored:
+            self.alarms.raise_(al.CLOCK_RESTORED, now_ms)
         self.boots += 1
         self.machine.fire(fsm.BOOTED)
         self.read_battery(now_ms)
@@ -207,6 +244,8 @@ class Pump:
             fields["safe_state"] = safe
         if presumed:
             fields["presumed_strokes"] = 1
+        if clock_restored:
+            fields["clock"] = "restored"
         if memory_lost:
             fields["memory"] = "lost"
         elif self.store.repaired:
@@ -440,6 +479,45 @@ class Pump:
         self.changed()
         self.save()
         self.note("alarm_ack", {"code": code})
+
+    # -- the clock -----------------------------------------------------------------------------
+
+    def set_clock(self, new_ms):
+        """set-clock: pump time is new_ms from now on. Never earlier than the newest saved time:
+        the log's times would run backwards and the schedule would wait for the clock. Nothing
+        is owed for the jump and nothing is lost: the therapy, the boluses, their 24-hour window
+        and lockout, and the alarms' repeats move with the clock; the refill date stays."""
+        newest_ms = self.newest_saved_ms()
+        if newest_ms is not None and new_ms < newest_ms:
+            raise LimitError("saved_clock_ms", "%d ms is before %d ms, the newest time the pump saved: "
+                             "pump time never runs backwards" % (new_ms, newest_ms))
+        now_ms = self.clock.now_ms()
+        self.advance(now_ms)  # what was owed until now, in the old time
+        shift_ms = new_ms - now_ms
+        self.clock.set(new_ms)
+        t = self.therapy
+        t.t_ms += shift_ms
+        for bolus in t.boluses:
+            bolus.start_ms += shift_ms
+            bolus.end_ms += shift_ms
+        for given in self.boluses.history:
+            given[0] += shift_ms
+        self.next_battery_ms += shift_ms
+        if self.stall_retry_ms >= 0:
+            self.stall_retry_ms += shift_ms
+        for code in self.alarms.next_sound:
+            self.alarms.next_sound[code] += shift_ms
+        cleared = self.alarms.clear(al.CLOCK_RESTORED, new_ms)
+        self.plan_reminder()
+        self.check_alarms(new_ms)
+        self.settle()
+        self.changed()
+        self.save()
+        fields = {"old_ms": now_ms, "new_ms": new_ms}
+        if cleared:
+            fields["cleared"] = al.CLOCK_RESTORED
+        self.note("clock_set", fields)
+        return shift_ms
 
     # -- refill and configuration --------------------------------------------------------------
 

@@ -26,6 +26,7 @@ class EventLog:
         self._slots = slots
         self.seq = 0
         self.bad_slots = 0
+        self.newest_ms = None  # the latest time an entry holds: pump time never goes back before it
         try:
             with open(self._path, "rb") as f:
                 size = len(f.read())
@@ -34,8 +35,10 @@ class EventLog:
         if size != slots * SLOT_BYTES:
             with open(self._path, "wb") as f:
                 f.write(bytes(slots * SLOT_BYTES))
-        for seq, _, _ in self._entries():
+        for seq, t_ms, _ in self._entries():
             self.seq = max(self.seq, seq)
+            if self.newest_ms is None or t_ms > self.newest_ms:
+                self.newest_ms = t_ms
 
     def _entries(self):
         with open(self._path, "rb") as f:
@@ -64,6 +67,8 @@ class EventLog:
         if len(text) > _ROOM:
             text = json.dumps({"event": event, "truncated": True}).encode()
         self.seq += 1
+        if self.newest_ms is None or t_ms > self.newest_ms:
+            self.newest_ms = t_ms
         slot = bytearray(SLOT_BYTES)
         struct.pack_into(_HEAD, slot, 0, self.seq, t_ms, len(text))
         slot[_HEAD_LEN : _HEAD_LEN + len(text)] = text

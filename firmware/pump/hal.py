@@ -1,5 +1,6 @@
 # The only firmware module that touches hardware, through the standard MicroPython modules.
 # Pins are found by role in the board's data (boardcfg), never by number in the firmware.
+import struct
 import sys
 import time
 
@@ -30,11 +31,98 @@ _CAUSES = {
 }
 
 
+# Where an RP2040's RTC starts after every power-up, watchdog reset or machine.reset():
+# 2021-01-01 00:00, in ms since 1970 (MicroPython's epoch). Pump time counts from it.
+_RTC_EPOCH_MS = 1609459200000  # not const(): above a small int on a 32-bit port
+# The clock's own record: the newest pump time a reply showed, and the offset a set-clock gave
+# pump time from the RTC.
+_CLOCK_RECORD = "<qq"
+_CLOCK_RECORD_LEN = const(16)
+RTC = "rtc"  # pump time is the RTC's (plus the offset of a set-clock, if any)
+RESTORED = "restored"  # the RTC read earlier than the saved clock: carried on from it
+SET = "set"  # set by set-clock
+
+
 class Clock:
-    """Pump time in ms. On the virtual board the rig owns it; on a dev board it is the RTC."""
+    """Pump time in ms since the RTC's epoch. It never runs backwards and is never earlier than
+    anything saved: at boot, an RTC that reads earlier than the newest saved time (a Pico's RTC
+    restarts at its epoch after every reset) is not believed, and pump time goes on from that
+    saved time plus the time since boot (ticks_ms). An RTC that reads no earlier is kept (the
+    virtual board's rig owns it). While running, ticks carry pump time whenever the RTC is not
+    believed; they wrap, so pump time must be read at least every few days (the main loop reads
+    it hourly at the least)."""
+
+    def __init__(self, directory=None):
+        self.source = RTC
+        self.offset_ms = 0
+        self.saved_ms = None  # the newest time this clock's own record holds
+        self._ms = None  # the last reading
+        self._ticks = None  # not None: pump time runs on ticks from _ms
+        self._store = None
+        if directory is not None:
+            self._store = Store(directory, "clock")
+            payload = self._store.load()
+            if payload is not None and len(payload) == _CLOCK_RECORD_LEN:
+                self.saved_ms, self.offset_ms = struct.unpack(_CLOCK_RECORD, payload)
+
+    @staticmethod
+    def rtc_ms():
+        return time.time_ns() // 1000000 - _RTC_EPOCH_MS
 
     def now_ms(self):
-        return time.time_ns() // 1000000
+        if self._ticks is None:
+            now_ms = self.rtc_ms() + self.offset_ms
+            if self._ms is None or now_ms >= self._ms:
+                self._ms = now_ms
+                return now_ms
+            self._carry(self._ms)  # the RTC went back while running: not believed any more
+        ticks = time.ticks_ms()
+        elapsed_ms = time.ticks_diff(ticks, self._ticks)
+        if elapsed_ms > 0:
+            self._ms += elapsed_ms
+            self._ticks = ticks
+        return self._ms
+
+    def _carry(self, from_ms):
+        self._ms = from_ms
+        self._ticks = time.ticks_ms()
+
+    def restore(self, saved_ms):
+        """At boot, given the newest time the records and the log hold (None: nothing saved):
+        pump time from the RTC, or from the newest saved time plus the time since boot when the
+        RTC reads earlier. True when it had to be restored: how long the power was off is
+        unknown."""
+        if self.saved_ms is not None and (saved_ms is None or self.saved_ms > saved_ms):
+            saved_ms = self.saved_ms
+        rtc_ms = self.rtc_ms() + self.offset_ms
+        if saved_ms is None or rtc_ms >= saved_ms:
+            self.source = SET if self.offset_ms else RTC
+            self._ms, self._ticks = rtc_ms, None
+            return False
+        # Ticks start at 0 at every reset: ticks_ms is the time since boot.
+        uptime_ms = time.ticks_diff(time.ticks_ms(), 0)
+        self._carry(saved_ms + max(0, uptime_ms))
+        self.source = RESTORED
+        return True
+
+    def set(self, new_ms):
+        """set-clock: pump time is new_ms from now on. A kept RTC carries the offset across
+        resets; one that restarted at its epoch is still not believed."""
+        self.offset_ms = new_ms - self.rtc_ms()
+        if self._ticks is None:
+            self._ms = new_ms
+        else:
+            self._carry(new_ms)
+        self.source = SET
+        self.persist(new_ms, True)
+
+    def persist(self, now_ms, always=False):
+        """Save now_ms before a reply shows it: after a reset pump time never comes back earlier
+        than what the host was told. One slot per write, in turn: a torn write leaves the other."""
+        if self._store is None or (not always and self.saved_ms is not None and now_ms <= self.saved_ms):
+            return
+        self._store.save(struct.pack(_CLOCK_RECORD, now_ms, self.offset_ms), stroke=True)
+        self.saved_ms = now_ms
 
 
 class Motor:
@@ -170,7 +258,7 @@ class Hardware:
     def __init__(self, cfg):
         self.board = cfg.NAME
         self.stroke_nl = cfg.STROKE_NL
-        self.clock = Clock()
+        self.clock = Clock(_DATA_DIR)
         pins = cfg.PINS
         self.motor = Motor(machine.Pin(pins["MOTOR_STEP"], machine.Pin.OUT),
                            machine.Pin(pins["MOTOR_FEEDBACK"], machine.Pin.IN))

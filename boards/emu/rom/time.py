@@ -1,5 +1,6 @@
 # Pump time on the virtual board: the rig owns the clock, so every reading and every sleep goes
 # through the wires. Shadows the built-in time module (the built-in stays reachable as utime).
+import os as _os
 import utime as _utime
 
 import _wire
@@ -13,6 +14,12 @@ localtime = _utime.localtime
 mktime = _utime.mktime
 
 _TICKS_MASK = 0x3FFFFFFF
+# The RTC reads 2021-01-01 (ms since 1970) plus rig time: a kept RTC, set once and never lost.
+# A volatile one (rig rtc volatile) restarts there at every power-up and reset, as a Pico's does.
+_RTC_EPOCH_MS = 1609459200000
+_RTC_VOLATILE = _os.getenv("PUMPSIM_RTC") == "volatile"
+# Rig time at power-up: ticks start at 0 there, as on a board.
+_BOOT_MS = int(_os.getenv("PUMPSIM_BOOT_MS") or "0")
 
 
 def _settle(kind, now_ms):
@@ -38,20 +45,24 @@ def sleep_until(until_ms):
     return _settle(kind, value)
 
 
+def _rtc_ms():
+    return _RTC_EPOCH_MS + now_ms() - (_BOOT_MS if _RTC_VOLATILE else 0)
+
+
 def time_ns():
-    return now_ms() * 1000000
+    return _rtc_ms() * 1000000
 
 
 def time():
-    return now_ms() // 1000
+    return _rtc_ms() // 1000
 
 
 def ticks_ms():
-    return now_ms() & _TICKS_MASK
+    return (now_ms() - _BOOT_MS) & _TICKS_MASK
 
 
 def ticks_us():
-    return (now_ms() * 1000) & _TICKS_MASK
+    return ((now_ms() - _BOOT_MS) * 1000) & _TICKS_MASK
 
 
 ticks_cpu = ticks_us

@@ -11,7 +11,7 @@ import socket
 
 # What this rig can do to its board, by the names tests declare with pumpsim_needs (docs/testing.md).
 CAN = ("stepped-clock", "reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "hang",
-       "corrupt-flash")
+       "corrupt-flash", "volatile-rtc")
 
 
 class RigError(Exception):
@@ -47,6 +47,7 @@ class RigServer:
             "tones": self.tones,
             "hang": self.hang,
             "corrupt-flash": self.corrupt_flash,
+            "rtc": self.rtc,
         }
 
     # -- connections ---------------------------------------------------------------------------
@@ -203,6 +204,14 @@ class RigServer:
             return {"corrupted": self.sup.corrupt_flash(arg or "state")}
         except (ValueError, OSError) as exc:
             raise RigError(str(exc)) from None
+
+    def rtc(self, conn, arg):
+        if arg:
+            if arg not in ("kept", "volatile"):
+                raise RigError("rtc takes kept or volatile, not %r" % arg)
+            self.sup.rtc = arg
+            self.sup.save_state()
+        return {"rtc": self.sup.rtc, "clock_ms": self.sup.clock.now_ms()}
 
     # -- advance bookkeeping -------------------------------------------------------------------
 

@@ -83,6 +83,10 @@ class Supervisor:
         self.battery_pin = self.pins["BATTERY_ADC"]
         self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
         self.stall_left = state.get("stall_left", 0)
+        # kept: the board's RTC reads rig time; volatile: it restarts at its epoch at every
+        # power-up and reset, as a Pico's does (from the next one). A soft reset keeps it.
+        self.rtc = state.get("rtc", "kept")
+        self.boot_ms = self.clock.now_ms()
         self.attempts = 0
         # When the motor last failed to turn: the phase of the pump's stall retries, seen on the wire.
         self.last_failed_ms = state.get("last_failed_ms")
@@ -120,7 +124,7 @@ class Supervisor:
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
-                 "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms,
+                 "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms, "rtc": self.rtc,
                  "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -130,7 +134,9 @@ class Supervisor:
 
     def power_up(self, mode="app", cause="pwron"):
         self.boots += 1
-        self.board = Board(self.micropython, self.flash, mode, cause, self.uid)
+        if cause != "soft":
+            self.boot_ms = self.clock.now_ms()
+        self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms)
         self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
         self.board.master_events = selectors.EVENT_READ
         self._port_events()

@@ -40,7 +40,7 @@ def find_micropython(explicit=None):
 class Board:
     """One run of the unix port: from power-up or reset until it exits."""
 
-    def __init__(self, micropython, flash, mode, cause, uid):
+    def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0):
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
         self.wire, child_wire = socket.socketpair()
@@ -50,6 +50,8 @@ class Board:
             PUMPSIM_RESET_CAUSE=cause,
             PUMPSIM_WIRE_FD=str(child_wire.fileno()),
             PUMPSIM_UID=uid,
+            PUMPSIM_RTC=rtc,
+            PUMPSIM_BOOT_MS=str(boot_ms),
         )
         env.pop("MICROPYPATH", None)
         self.proc = subprocess.Popen(
