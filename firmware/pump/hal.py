@@ -70,22 +70,24 @@ class Clock:
         return time.time_ns() // 1000000 - _RTC_EPOCH_MS
 
     def now_ms(self):
-        if self._ticks is None:
+        last, ms = self._ticks, self._ms
+        if last is None or ms is None:
             now_ms = self.rtc_ms() + self.offset_ms
-            if self._ms is None or now_ms >= self._ms:
+            if ms is None or now_ms >= ms:
                 self._ms = now_ms
                 return now_ms
-            self._carry(self._ms)  # the RTC went back while running: not believed any more
+            last = self._carry(ms)  # the RTC went back while running: not believed any more
         ticks = time.ticks_ms()
-        elapsed_ms = time.ticks_diff(ticks, self._ticks)
+        elapsed_ms = time.ticks_diff(ticks, last)
         if elapsed_ms > 0:
-            self._ms += elapsed_ms
-            self._ticks = ticks
-        return self._ms
+            ms += elapsed_ms
+            self._ms, self._ticks = ms, ticks
+        return ms
 
     def _carry(self, from_ms):
         self._ms = from_ms
-        self._ticks = time.ticks_ms()
+        self._ticks = ticks = time.ticks_ms()
+        return ticks
 
     def restore(self, saved_ms):
         """At boot, given the newest time the records and the log hold (None: nothing saved):
