@@ -291,9 +291,9 @@ def cmd_config(args):
 def cmd_maintenance(args):
     target = Target(args)
     with target.client(need_key=True) as client:
-        client.maintenance()
-    print("maintenance: the REPL is mpremote's on %s; `mpremote connect %s soft-reset` resumes therapy"
-          % (target.port, target.port))
+        reply = client.maintenance()
+    print("maintenance: the REPL is mpremote's on %s for at most %s minutes, then therapy resumes by "
+          "itself; `mpremote connect %s reset` resumes it now" % (target.port, reply.get("minutes"), target.port))
 
 
 def cmd_rig_advance(args):
@@ -331,7 +331,8 @@ def cmd_emu_start(args):
 
     directory = Path(args.dir)
     try:
-        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock)
+        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock,
+                                reset_causes=args.reset_causes)
     except (supervisor.EmuError, ValueError) as exc:
         raise PumpsimError(str(exc)) from None
     try:
@@ -439,7 +440,9 @@ COMMANDS = (
     (("rig", "tones"), cmd_rig_tones, [JSON]),
     (("emu", "start"), cmd_emu_start, [
         (("--dir",), {"required": True}), (("--micropython",), {}),
-        (("--clock",), {"default": "stepped"})]),
+        (("--clock",), {"default": "stepped"}),
+        (("--reset-causes",), {"default": "all", "choices": ["all", "rp2"],
+                               "help": "rp2: report resets as an RP2040 does, power-on or watchdog"})]),
     (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True})]),
     (("build",), cmd_build, [(("--board",), {"default": "emu"})]),
     (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True})]),

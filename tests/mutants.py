@@ -45,6 +45,7 @@ REPAIRED_AT_BOOT = FAULTS + "test_a_copy_corrupted_before_boot_is_repaired_at_bo
 REPAIRED_STOPPED = FAULTS + "test_a_bad_copy_is_found_and_repaired_while_stopped[idle]"
 MEMORY_ERROR = FAULTS + "test_no_good_copy_is_a_critical_memory_error[idle]"
 WATCHDOG = FAULTS + "test_a_hung_main_loop_is_reset_by_the_watchdog[idle]"
+MAINTENANCE = "tests/hil/test_maintenance.py::"
 ALARM_TEST = FAULTS + "test_the_alarm_test_plays_both_patterns"
 POWER_CUTS = "tests/hil/test_power_cuts.py::test_200_power_cuts_lose_nothing"
 RESUMES = CONTINUOUS + "test_therapy_resumes_after_a_power_cut"
@@ -330,6 +331,13 @@ MUTANTS = [
     # -- watchdog and stop -------------------------------------------------------------------
     mutant("no-watchdog", HAL, "self._wdt = machine.WDT(timeout=timeout_ms) if timeout_ms else None",
            "self._wdt = None", "no watchdog", [WATCHDOG], hazard="withdrawal: firmware hangs"),
+    mutant("maintenance-unbounded", HAL, "if clock.now_ms() < until_ms:", "if True:",
+           "maintenance keeps the pump from its therapy for as long as nobody resets it",
+           [MAINTENANCE + "test_maintenance_ends_by_itself_at_its_time_limit"],
+           hazard="withdrawal: maintenance left open"),
+    mutant("maintenance-unfed-after-soft-reset", HAL, "    watchdog.keep_fed(until_ms)", "    pass",
+           "a soft reset in maintenance leaves the watchdog unfed: the board resets under mpremote",
+           [MAINTENANCE + "test_soft_resets_in_maintenance_keep_the_watchdog_fed"]),
     mutant("crash-to-repl", APP, "hw.fault(exc)  # logs firmware_fault and resets: does not return", "pass",
            "an unexpected error drops the pump into the REPL",
            [HAZARDS + "test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes[verb]"],

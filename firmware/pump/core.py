@@ -163,7 +163,7 @@ class Pump:
         for code, since_ms in data["alarms"].items():
             self.alarms.restore(code, since_ms, now_ms)
 
-    def boot(self, reset_cause="power-on"):
+    def boot(self, reset_cause="power-on", reset_at_ms=None):
         """Power-up: restore what was saved and resume the programmed therapy by itself."""
         now_ms = self.clock.now_ms()
         payload = self.store.load()
@@ -201,6 +201,8 @@ class Pump:
         self.changed()
         self.save()  # both copies: a bad one is good again
         fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
+        if reset_at_ms is not None:
+            fields["reset_at_ms"] = reset_at_ms  # when the reset was asked for
         if self.battery_mv:
             fields["battery_mv"] = self.battery_mv
         if safe:
