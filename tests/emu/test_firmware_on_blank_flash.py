@@ -7,7 +7,7 @@ import shutil
 import pytest
 import serial
 
-from pumpsim import deploy
+from pumpsim import cli, deploy
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import Rig
 from pumpsim.targets.emu import supervisor
@@ -43,8 +43,12 @@ def test_deploy_then_provision_from_blank_flash(blank, tmp_path):
     listing = mpremote(port, "fs", "ls")
     assert listing.returncode == 0 and "main.py" in listing.stdout, listing.stderr
 
-    key = deploy.new_key()
-    deploy.provision_key(port, key)
+    # The documented order from here: pumpsim keygen, pumpsim provision, then the pump answers.
+    key_file = tmp_path / "pico.key"
+    assert cli.main(["keygen", str(key_file)]) == 0
+    assert cli.main(["provision", "--port", port, "--key", str(key_file)]) == 0
+    assert cli.main(["--port", port, "--key", str(key_file), "status", "--json"]) == 0
+    key = deploy.read_key(key_file)
     with PumpClient.open(port, key=key, timeout=10) as client:
         status = client.status()
         assert status["board"] == "emu" and status["boots"] == 1
