@@ -145,6 +145,9 @@ class Therapy:
         rate to the profile, and the profile repeats, so a long span costs no more than a day or a
         week of steps (a pump that meets a clock far ahead must not walk every day in between)."""
         t = self.t_ms
+        if not self.boluses and t < until_ms:  # the common case: one stroke's span, no bolus
+            self.credit += self._profile_credit(t, until_ms, None, 0)
+            t = until_ms
         while t < until_ms:
             end = until_ms
             extra_nl_per_day = 0
@@ -193,8 +196,8 @@ class Therapy:
         """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day:
         a constant rate in one multiplication; a daily or weekly profile step by step up to a
         midnight, then whole periods at one period's total, then the rest step by step."""
-        if t_ms >= end_ms:
-            return 0
+        if end_ms - t_ms < DAY_MS:  # shorter than any period: the steps it crosses
+            return self._steps_credit(t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day)
         period_ms = self._period_ms()
         if period_ms == 0:
             return (self.profile_rate_at(t_ms, concentration_ug_per_ml) + extra_nl_per_day) * (end_ms - t_ms)
