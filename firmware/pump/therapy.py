@@ -193,9 +193,10 @@ class Therapy:
         return 7 * DAY_MS if self.week else DAY_MS
 
     def _profile_credit(self, t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day):
-        """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day:
-        a constant rate in one multiplication; a daily or weekly profile step by step up to a
-        midnight, then whole periods at one period's total, then the rest step by step."""
+        """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day.
+        Under a day, step by step. Longer: a constant rate in one multiplication; a daily or
+        weekly profile step by step up to a midnight, then whole periods at one period's total,
+        then the rest step by step."""
         if end_ms - t_ms < DAY_MS:  # shorter than any period: the steps it crosses
             return self._steps_credit(t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day)
         period_ms = self._period_ms()
