@@ -189,6 +189,9 @@ def test_a_spinning_application_is_reset_by_its_watchdog(tmp_path):
             boots = rig.measure()["boots"]
             with serial.serial_for_url(info["port"]) as line:
                 line.write(b"h")
+            # The byte and the rig's request travel apart: let the board take the byte first, or
+            # a loaded machine may grant the time before the board starts to spin.
+            time.sleep(0.5)
             started = time.monotonic()
             rig.advance(60_000)  # cannot pass while the board spins, until the watchdog resets it
             assert rig.measure()["boots"] == boots + 1
