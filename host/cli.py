@@ -299,9 +299,9 @@ def cmd_set_clock(args):
 def cmd_maintenance(args):
     target = Target(args)
     with target.client(need_key=True) as client:
-        client.maintenance()
-    print("maintenance: the REPL is mpremote's on %s; `mpremote connect %s soft-reset` resumes therapy"
-          % (target.port, target.port))
+        reply = client.maintenance()
+    print("maintenance: the REPL is mpremote's on %s for at most %s minutes, then therapy resumes by "
+          "itself; `mpremote connect %s reset` resumes it now" % (target.port, reply.get("minutes"), target.port))
 
 
 def cmd_rig_advance(args):
@@ -349,7 +349,8 @@ def cmd_emu_start(args):
         raise UsageError("emu start: --firmware is for --target rp2040js (the emu target runs the unix port)")
     directory = Path(args.dir)
     try:
-        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock or "stepped")
+        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock or "stepped",
+                                reset_causes=args.reset_causes)
     except (supervisor.EmuError, ValueError) as exc:
         raise PumpsimError(str(exc)) from None
     try:
@@ -491,7 +492,9 @@ COMMANDS = (
                          "help": "emu: the unix port in a virtual board; rp2040js: official "
                                  "MicroPython on an emulated RP2040 (Pico)"}),
         (("--micropython",), {}), (("--firmware",), {"help": "rp2040js: the RPI_PICO uf2"}),
-        (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"})]),
+        (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"}),
+        (("--reset-causes",), {"default": "all", "choices": ["all", "rp2"],
+                               "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"})]),
     (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True})]),
     (("build",), cmd_build, [(("--board",), {"default": "emu"})]),
     (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True})]),

@@ -83,8 +83,9 @@ def build(board, out_dir=None, firmware_root=None, boards_root=None):
         _mpy_cross(cfg, out / "boardcfg.mpy", "boardcfg.py")
     for source in sorted((firmware_root / "pump").glob("*.py")):
         _mpy_cross(source, out / "pump" / (source.stem + ".mpy"), "pump/" + source.name)
-    # main.py stays source: a board runs it by name at power-up.
-    shutil.copy(firmware_root / "main.py", out / "main.py")
+    # main.py and boot.py stay source: a board runs them by name.
+    for name in ("boot.py", "main.py"):
+        shutil.copy(firmware_root / name, out / name)
     return out
 
 
@@ -101,6 +102,11 @@ def mpremote(port, *args, timeout=120):
     return result.stdout
 
 
+# Written on the board before mpremote resets it: the firmware's next boot logs the reset as
+# commanded (rp2 reports machine.reset() as a watchdog reset). Without firmware yet, nothing.
+_NOTE_RESET = "try:\n from pump import hal\n hal.note_reset('commanded')\nexcept ImportError:\n pass"
+
+
 def deploy(port, board, build_dir=None):
     """Build, copy everything with one mpremote session, then hard-reset into the firmware."""
     out = Path(build_dir) if build_dir else build(board)
@@ -108,7 +114,7 @@ def deploy(port, board, build_dir=None):
     for path in sorted(out.rglob("*")):
         if path.is_file():
             args += ["+", "fs", "cp", str(path), ":" + path.relative_to(out).as_posix()]
-    args += ["+", "reset"]
+    args += ["+", "exec", _NOTE_RESET, "+", "reset"]
     mpremote(port, *args)
     return out
 
@@ -132,10 +138,11 @@ def read_key(path):
 
 
 def provision_key(port, key):
-    """Write the board's key (pump.key, raw bytes) into its flash."""
+    """Write the board's key (pump.key, raw bytes) into its flash, then reset it: a board without
+    a key leaves the line to the REPL, and with its key the firmware starts."""
     if len(key) != KEY_BYTES:
         raise DeployError("a key is %d bytes" % KEY_BYTES)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pump.key"
         path.write_bytes(key)
-        mpremote(port, "fs", "cp", str(path), ":pump.key")
+        mpremote(port, "fs", "cp", str(path), ":pump.key", "+", "exec", _NOTE_RESET, "+", "reset")

@@ -46,6 +46,7 @@ REPAIRED_AT_BOOT = FAULTS + "test_a_copy_corrupted_before_boot_is_repaired_at_bo
 REPAIRED_STOPPED = FAULTS + "test_a_bad_copy_is_found_and_repaired_while_stopped[idle]"
 MEMORY_ERROR = FAULTS + "test_no_good_copy_is_a_critical_memory_error[idle]"
 WATCHDOG = FAULTS + "test_a_hung_main_loop_is_reset_by_the_watchdog[idle]"
+MAINTENANCE = "tests/hil/test_maintenance.py::"
 ALARM_TEST = FAULTS + "test_the_alarm_test_plays_both_patterns"
 POWER_CUTS = "tests/hil/test_power_cuts.py::test_200_power_cuts_lose_nothing"
 RESUMES = CONTINUOUS + "test_therapy_resumes_after_a_power_cut"
@@ -268,6 +269,9 @@ MUTANTS = [
     mutant("stroke-half-credit", THERAPY, "self.credit -= stroke_nl * DAY_MS",
            "self.credit -= stroke_nl * DAY_MS // 2", "a stroke pays half its volume",
            [SCHEDULE + "test_500_ug_a_day_at_2000_ug_per_ml_is_500_strokes_a_day_exactly"]),
+    mutant("long-span-one-period-short", THERAPY, "total += periods * self._steps_credit(",
+           "total += (periods - 1) * self._steps_credit(", "a span of whole days owes one day too little",
+           ["tests/firmware/test_accrue.py::test_accrue_equals_the_segment_by_segment_integral"]),
     mutant("stroke-rounded-down", THERAPY, "span = ceil_div(need, rate)", "span = need // rate",
            "stroke times rounded down", [SCHEDULE + "test_uneven_intervals_are_rounded_up_per_stroke_never_accumulated"]),
     mutant("outage-caught-up", THERAPY, "self.credit = min(self.credit, self.stroke_nl * DAY_MS - 1)",
@@ -331,6 +335,19 @@ MUTANTS = [
     # -- watchdog and stop -------------------------------------------------------------------
     mutant("no-watchdog", HAL, "self._wdt = machine.WDT(timeout=timeout_ms) if timeout_ms else None",
            "self._wdt = None", "no watchdog", [WATCHDOG], hazard="withdrawal: firmware hangs"),
+    mutant("maintenance-unbounded", HAL, "if Clock.rtc_ms() < end_rtc_ms:", "if True:",
+           "maintenance keeps the pump from its therapy for as long as nobody resets it",
+           [MAINTENANCE + "test_maintenance_ends_by_itself_at_its_time_limit"],
+           hazard="withdrawal: maintenance left open"),
+    mutant("maintenance-unfed-after-soft-reset", HAL, "    watchdog.keep_fed(until_ms)", "    pass",
+           "a soft reset in maintenance leaves the watchdog unfed: the board resets under mpremote",
+           [MAINTENANCE + "test_soft_resets_in_maintenance_keep_the_watchdog_fed"]),
+    mutant("no-key-takes-the-line", APP, "if hw.key is None:", "if False:",
+           "a pump with no key runs its loop: nothing can provision it",
+           ["tests/emu/test_firmware_on_blank_flash.py::test_deploy_then_provision_from_blank_flash"]),
+    mutant("reset-reason-unwritten", HAL, "    note_reset(cause, clock)", "    pass",
+           "an intended reset is logged as the chip's cause (rp2: a watchdog reset, like a hang)",
+           [HAZARDS + "test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes[verb]"]),
     mutant("crash-to-repl", APP, "hw.fault(exc)  # logs firmware_fault and resets: does not return", "pass",
            "an unexpected error drops the pump into the REPL",
            [HAZARDS + "test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes[verb]"],

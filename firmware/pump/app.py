@@ -14,6 +14,10 @@ AUTH_LOCK_MS = 10 * 60000
 
 FW = "0.1.0"
 PROTO = 1
+# The longest the REPL may keep the pump from its therapy: then the board resets into it.
+MAINTENANCE_MS = 30 * 60000
+NO_KEY = ("pumpsim: no key is provisioned (pump.key), so the pump does not run and the REPL is free; "
+          "provision one: pumpsim provision --port PORT --key FILE")
 
 
 class App:
@@ -30,6 +34,7 @@ class App:
         self.failures_in_a_row = 0
         self.locked_until_ms = 0
         self.reset_cause = hw.reset_cause
+        self.maintenance_until_ms = None
         # verb -> (handler, needs authentication)
         self.verbs = {
             "hello": (self.hello, False),
@@ -245,9 +250,10 @@ class App:
         return self.status()
 
     def maintenance(self, args):
-        self.pump.note("maintenance", {"repl": True})
+        self.maintenance_until_ms = self.pump.clock.now_ms() + MAINTENANCE_MS
+        self.pump.note("maintenance", {"repl": True, "minutes": MAINTENANCE_MS // 60000})
         self.running = False
-        return {"repl": True}
+        return {"repl": True, "minutes": MAINTENANCE_MS // 60000, "until_s": self.maintenance_until_ms // 1000}
 
     # -- dispatch ------------------------------------------------------------------------------
 
@@ -356,17 +362,24 @@ def _seconds(ms):
 def run(hw):
     """Run the pump until a maintenance request hands the line to the REPL. Nothing else may
     leave the application: an unexpected error is logged and the board resets, so that therapy
-    resumes from its records instead of stopping silently in the REPL."""
+    resumes from its records instead of stopping silently in the REPL. A board with no key
+    cannot be programmed, nor sent to maintenance: it leaves the line to the REPL at once, so
+    that a key can be provisioned, and starts no watchdog."""
+    if hw.key is None:
+        print(NO_KEY)
+        return None
     # Ctrl-C is data from the first moment: a 0x03 on the line during boot must not stop the pump.
     hw.link.start()
+    hw.watchdog.start()
     try:
         app = App(hw)
-        app.pump.boot(hw.reset_cause)
+        app.pump.boot(hw.reset_cause, hw.reset_at_ms)
         app.loop()
     except Exception as exc:  # anything at all: the pump must not stop here
         hw.fault(exc)  # logs firmware_fault and resets: does not return
         raise
     hw.link.stop()
-    # In the REPL after maintenance: a dev board's watchdog keeps running and must be fed.
-    hw.watchdog.keep_fed(hw.wdt_ms // 2)
+    # In the REPL after maintenance: a dev board's watchdog keeps running and must be fed, across
+    # mpremote's soft resets too (boot.py), until maintenance ends by a reset or its time limit.
+    hw.watchdog.keep_fed(hw.start_maintenance(app.maintenance_until_ms))
     return app

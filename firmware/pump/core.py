@@ -193,7 +193,7 @@ class Pump:
         t.t_ms = now_ms
         return True
 
-    def boot(self, reset_cause="power-on"):
+    def boot(self, reset_cause="power-on", reset_at_ms=None):
         """Power-up: restore what was saved and resume the programmed therapy by itself."""
         payload = self.store.load()
         # Pump time first: never earlier than what was saved, whatever the RTC reads now.
@@ -238,6 +238,8 @@ class Pump:
         self.changed()
         self.save()  # both copies: a bad one is good again
         fields = {"cause": reset_cause, "boots": self.boots, "state": self.state}
+        if reset_at_ms is not None:
+            fields["reset_at_ms"] = reset_at_ms  # when the reset was asked for
         if self.battery_mv:
             fields["battery_mv"] = self.battery_mv
         if safe:

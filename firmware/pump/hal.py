@@ -1,5 +1,6 @@
 # The only firmware module that touches hardware, through the standard MicroPython modules.
 # Pins are found by role in the board's data (boardcfg), never by number in the firmware.
+import os
 import struct
 import sys
 import time
@@ -21,6 +22,13 @@ _PULSE_US = const(20)
 _READ_BYTES = const(512)
 _KEY_FILE = "pump.key"
 _DATA_DIR = "data"  # relative to the flash root, the working directory at power-up
+# Why the board is about to reset, written just before machine.reset(): rp2 reports a commanded
+# reset as its watchdog's, which would read like a hang.
+_RESET_FILE = "reset.txt"
+# Present while the pump is in maintenance: "until_ms", in pump time. boot.py, which runs on every
+# soft reset (into the raw REPL too), keeps the watchdog fed until then; then the pump resets into
+# its therapy.
+_MAINTENANCE_FILE = "maintenance.txt"
 _CAUSES = {
     getattr(machine, "PWRON_RESET", 1): "power-on",
     getattr(machine, "HARD_RESET", 2): "hard",
@@ -167,18 +175,48 @@ class Battery:
 
 class Watchdog:
     def __init__(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        self._wdt = None
+
+    def start(self):
+        """Once started it cannot be stopped (rp2): only a pump that is going to feed it starts it."""
+        timeout_ms = self.timeout_ms
         self._wdt = machine.WDT(timeout=timeout_ms) if timeout_ms else None
 
     def feed(self):
         if self._wdt is not None:
             self._wdt.feed()
 
-    def keep_fed(self, period_ms):
-        """Maintenance: the watchdog cannot be stopped, so a timer feeds it while the REPL runs."""
+    def keep_fed(self, end_rtc_ms):
+        """Maintenance: the watchdog cannot be stopped, so a timer feeds it while the REPL runs,
+        until the RTC reads end_rtc_ms (start_maintenance); then the board resets into its
+        therapy."""
+        global _feeder
+        stop_feeding()
+        if self._wdt is None or not hasattr(machine, "Timer"):
+            return
         wdt = self._wdt
-        if wdt is not None and hasattr(machine, "Timer"):
-            # -1: a virtual timer, the only kind rp2 has (its default)
-            self._timer = machine.Timer(-1, period=period_ms, callback=lambda t: wdt.feed())
+
+        def tick(timer):
+            if Clock.rtc_ms() < end_rtc_ms:
+                wdt.feed()
+                return
+            timer.deinit()
+            _remove(_MAINTENANCE_FILE)
+            reset("maintenance_timeout")
+
+        # -1: a virtual timer, the only kind rp2 has (its default)
+        _feeder = machine.Timer(-1, period=max(1, self.timeout_ms // 2), callback=tick)
+
+
+_feeder = None
+
+
+def stop_feeding():
+    global _feeder
+    if _feeder is not None:
+        _feeder.deinit()
+        _feeder = None
 
 
 class SerialLink:
@@ -247,6 +285,87 @@ def where(exc):
     return "%s:%s in %s" % (parts[1].split("/")[-1], line_no, func)
 
 
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _take(path):
+    """A small file's text, removed once read; None when there is none."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return None
+    _remove(path)
+    return text
+
+
+def note_reset(cause, clock=None):
+    """Write why the board is about to reset (and when, in pump time, given the pump's clock):
+    the next boot logs that cause."""
+    try:
+        with open(_RESET_FILE, "w") as f:
+            f.write(cause if clock is None else "%s %d" % (cause, clock.now_ms()))
+    except OSError:  # the reset matters more than its reason
+        pass
+
+
+def reset(cause, clock=None):
+    """Reset the board on purpose, having written why."""
+    note_reset(cause, clock)
+    machine.reset()
+
+
+def boot_cause(machine_cause):
+    """(cause, at_ms) of this boot. A reset the firmware or the deployer wrote down is logged by
+    its reason; a board reset during maintenance (mpremote reset, Ctrl-D) ended it. at_ms: when
+    the intended reset was asked for, else None. Power-on always reads power-on."""
+    intended = _take(_RESET_FILE)
+    maintenance = _take(_MAINTENANCE_FILE)
+    if machine_cause == "power-on":
+        return machine_cause, None
+    if intended:
+        parts = intended.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            return parts[0], int(parts[1])
+        if len(parts) == 1:
+            return parts[0], None
+    if maintenance is not None:
+        return "maintenance_end", None
+    return machine_cause, None
+
+
+def start_maintenance(until_ms, clock):
+    """Write the flag that keeps the watchdog fed across soft resets until pump time until_ms.
+    The flag holds the end in RTC time, which runs on across soft resets: pump time may run on
+    ticks from a restored clock, which only the pump's own main loop keeps. Returns that end."""
+    end_rtc_ms = Clock.rtc_ms() + max(0, until_ms - clock.now_ms())
+    try:
+        with open(_MAINTENANCE_FILE, "w") as f:
+            f.write("%d" % end_rtc_ms)
+    except OSError:  # the timer below still feeds the watchdog until the first soft reset
+        pass
+    return end_rtc_ms
+
+
+def resume_maintenance(wdt_ms):
+    """boot.py, on every reset: while maintenance lasts, the watchdog left running across a soft
+    reset goes on being fed. True when it does."""
+    try:
+        with open(_MAINTENANCE_FILE) as f:
+            until_ms = int(f.read())
+    except (OSError, ValueError):
+        return False
+    watchdog = Watchdog(wdt_ms)
+    watchdog.start()
+    watchdog.feed()
+    watchdog.keep_fed(until_ms)
+    return True
+
+
 def _read_key():
     try:
         with open(_KEY_FILE, "rb") as f:
@@ -278,7 +397,11 @@ class Hardware:
         self.store = Store(self.data_dir)
         self.log = EventLog(self.data_dir)
         self.key = _read_key()
-        self.reset_cause = _CAUSES.get(machine.reset_cause(), "unknown")
+        self.reset_cause, self.reset_at_ms = boot_cause(_CAUSES.get(machine.reset_cause(), "unknown"))
+        stop_feeding()  # boot.py's, if maintenance was on: from here the pump feeds the watchdog
+
+    def start_maintenance(self, until_ms):
+        return start_maintenance(until_ms, self.clock)
 
     def fault(self, exc):
         """An error the firmware did not expect: log it, then reset. After the reboot the records
@@ -288,4 +411,4 @@ class Hardware:
                             {"type": type(exc).__name__, "where": where(exc)})
         except Exception:  # the log may be what failed: the reset matters more
             pass
-        machine.reset()
+        reset("firmware_fault", self.clock)

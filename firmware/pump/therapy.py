@@ -141,11 +141,23 @@ class Therapy:
     # -- integrating -------------------------------------------------------------------------
 
     def accrue(self, until_ms):
-        """Add what is owed from t_ms to until_ms."""
+        """Add what is owed from t_ms to until_ms: between bolus edges the boluses add a constant
+        rate to the profile, and the profile repeats, so a long span costs no more than a day or a
+        week of steps (a pump that meets a clock far ahead must not walk every day in between)."""
         t = self.t_ms
+        if not self.boluses and t < until_ms:  # the common case: one stroke's span, no bolus
+            self.credit += self._profile_credit(t, until_ms, None, 0)
+            t = until_ms
         while t < until_ms:
-            end = min(self.next_change_ms(t), until_ms)
-            self.credit += self.rate_at(t) * (end - t)
+            end = until_ms
+            extra_nl_per_day = 0
+            for bolus in self.boluses:
+                if bolus.start_ms <= t < bolus.end_ms:
+                    extra_nl_per_day += bolus.rate_nl_per_day
+                for edge in (bolus.start_ms, bolus.end_ms):
+                    if t < edge < end:
+                        end = edge
+            self.credit += self._profile_credit(t, end, None, extra_nl_per_day)
             t = end
         self.t_ms = max(self.t_ms, until_ms)
 
@@ -173,8 +185,36 @@ class Therapy:
 
     # -- projections (the refill reminder is planned from them) ---------------------------------
 
+    def _period_ms(self):
+        """How often the profile's rate repeats: 0 when it is constant, a day, or a week when
+        weekdays have schedules of their own."""
+        if self.mode not in (CONTINUOUS, FLEX) or not self.steps or (len(self.steps) == 1 and not self.week):
+            return 0
+        return 7 * DAY_MS if self.week else DAY_MS
+
     def _profile_credit(self, t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day):
-        """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day."""
+        """What the profile (plus a constant extra rate) owes over [t_ms, end_ms), nL·ms/day.
+        Under a day, step by step. Longer: a constant rate in one multiplication; a daily or
+        weekly profile step by step up to a midnight, then whole periods at one period's total,
+        then the rest step by step."""
+        if end_ms - t_ms < DAY_MS:  # shorter than any period: the steps it crosses
+            return self._steps_credit(t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day)
+        period_ms = self._period_ms()
+        if period_ms == 0:
+            return (self.profile_rate_at(t_ms, concentration_ug_per_ml) + extra_nl_per_day) * (end_ms - t_ms)
+        midnight_ms = t_ms - t_ms % DAY_MS
+        if midnight_ms < t_ms:
+            midnight_ms += DAY_MS
+        if end_ms - midnight_ms < period_ms:
+            return self._steps_credit(t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day)
+        total = self._steps_credit(t_ms, midnight_ms, concentration_ug_per_ml, extra_nl_per_day)
+        periods = (end_ms - midnight_ms) // period_ms
+        total += periods * self._steps_credit(midnight_ms, midnight_ms + period_ms,
+                                              concentration_ug_per_ml, extra_nl_per_day)
+        t_ms = midnight_ms + periods * period_ms
+        return total + self._steps_credit(t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day)
+
+    def _steps_credit(self, t_ms, end_ms, concentration_ug_per_ml, extra_nl_per_day):
         total = 0
         while t_ms < end_ms:
             end = min(self._profile_change_ms(t_ms), end_ms)

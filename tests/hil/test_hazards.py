@@ -311,7 +311,9 @@ def test_an_unexpected_error_is_logged_and_resets_and_therapy_resumes(bench, whe
     assert [(e["type"], e["where"].split()[-1]) for e in fault] == [
         ("KeyError", "status") if where == "verb" else ("ZeroDivisionError", "sound")]
     boot = [e for e in client.log() if e["event"] == "boot"][-1]
-    assert boot["cause"] == "hard" and boot["state"] == "infusing"
+    # Logged by the reason the firmware wrote before it reset, not as the chip's hard reset.
+    assert boot["cause"] == "firmware_fault" and boot["state"] == "infusing"
+    assert boot["reset_at_ms"] == fault[0]["t_ms"]
     # Three days of 500 µg/day, at most one stroke lost to the reset.
     expected = continuous_volume_nl(500, 2000, end["clock_ms"] - start["clock_ms"])
     lost_nl = expected - (end["delivered_nl"] - start["delivered_nl"])

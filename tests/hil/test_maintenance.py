@@ -1,4 +1,5 @@
-"""Maintenance hands the line to mpremote; a soft reset brings the therapy back."""
+"""Maintenance hands the line to mpremote while the watchdog, which nothing stops, goes on being
+fed, across mpremote's soft resets too; `mpremote reset` or the time limit brings the therapy back."""
 
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import pytest
 pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 DAY_MS = 86_400_000
+MINUTE_MS = 60_000
 
 
 def mpremote(port, *args):
@@ -15,32 +17,66 @@ def mpremote(port, *args):
                           capture_output=True, text=True, timeout=60)
 
 
-def test_maintenance_then_mpremote_then_soft_reset_resumes_therapy(bench):
+def infusing_then_maintenance(bench):
     client = bench.client()
     client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
     client.program_continuous(daily_dose_ug=500)
     bench.advance_days(1)
     assert bench.rig.measure()["pulses"] == 500
-    client.maintenance()
+    reply = client.maintenance()
     client.close()
+    assert reply["repl"] is True and reply["minutes"] == 30
+    return reply
 
+
+def last_boot(bench):
+    return [e for e in bench.client().log() if e["event"] == "boot"][-1]
+
+
+def test_maintenance_then_mpremote_then_reset_resumes_therapy(bench):
+    infusing_then_maintenance(bench)
     listing = mpremote(bench.port, "fs", "ls")
     assert listing.returncode == 0, listing.stderr
-    for name in ("main.py", "boardcfg.mpy", "pump/"):
+    for name in ("main.py", "boot.py", "boardcfg.mpy", "pump/"):
         assert name in listing.stdout
     listing = mpremote(bench.port, "fs", "ls", "pump")
     assert "app.mpy" in listing.stdout
 
-    bench.advance_days(1)
+    bench.advance_ms(10 * MINUTE_MS)
     assert bench.rig.measure()["pulses"] == 500  # stopped while in maintenance
 
-    reset = mpremote(bench.port, "soft-reset")
+    reset = mpremote(bench.port, "reset")
     assert reset.returncode == 0, reset.stderr
     bench.advance_days(1)
     assert bench.rig.measure()["pulses"] == 1000  # the programmed therapy runs again
     status = bench.client().status()
     assert status["state"] == "infusing"
     assert status["daily_dose_ug"] == 500
+    assert last_boot(bench)["cause"] == "maintenance_end"
+
+
+def test_soft_resets_in_maintenance_keep_the_watchdog_fed(bench):
+    """`mpremote fs ls` and `soft-reset` soft-reset the board; boot.py feeds the watchdog again,
+    or it would reset the board 8 s later and the pump would leave maintenance under mpremote."""
+    infusing_then_maintenance(bench)
+    for args in (("fs", "ls"), ("soft-reset",), ("exec", "print(1)")):
+        done = mpremote(bench.port, *args)
+        assert done.returncode == 0, done.stderr
+        bench.advance_ms(5 * MINUTE_MS)
+    assert bench.rig.measure()["pulses"] == 500
+    assert "main.py" in mpremote(bench.port, "fs", "ls").stdout  # still the REPL's
+
+
+def test_maintenance_ends_by_itself_at_its_time_limit(bench):
+    infusing_then_maintenance(bench)
+    assert mpremote(bench.port, "fs", "ls").returncode == 0
+    bench.advance_ms(29 * MINUTE_MS)
+    assert bench.rig.measure()["pulses"] == 500
+    bench.advance_ms(2 * MINUTE_MS)
+    bench.advance_days(1)
+    assert bench.rig.measure()["pulses"] >= 990  # the whole day's therapy but for the 30 minutes
+    assert bench.client().status()["state"] == "infusing"
+    assert last_boot(bench)["cause"] == "maintenance_timeout"
 
 
 def test_maintenance_needs_the_key(bench):

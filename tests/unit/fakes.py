@@ -75,10 +75,13 @@ class RecordingWatchdog:
     def __init__(self):
         self.kept_fed = False
 
+    def start(self):
+        pass
+
     def feed(self):
         pass
 
-    def keep_fed(self, period_ms):
+    def keep_fed(self, until_ms, clock=None):
         self.kept_fed = True
 
 
@@ -179,9 +182,15 @@ class FakeHardware:
         self.log = EventLog(data_dir)
         self.key = key
         self.reset_cause = "power-on"
+        self.reset_at_ms = None
         self.battery = None
         self.eri_mv, self.reset_mv, self.eos_mv = 2850, 2750, 2700
         self.buzzer = SilentBuzzer()
         self.watchdog = RecordingWatchdog()
         self.wdt_ms = 0
         self.max_sleep_ms = 0
+        self.maintenance_until_ms = None
+
+    def start_maintenance(self, until_ms):
+        self.maintenance_until_ms = until_ms
+        return until_ms

@@ -115,7 +115,7 @@ def test_app_run_end_to_end_on_a_fake_board(request, tmp_path, interpreter):
     assert day10["reservoir_nl"] == 17_500_000 and day10["reservoir_ul"] == 17500.0
     assert '"reservoir_ul":17500.000' in replies[6][4] and '"delivered_ul":2500.000' in replies[6][4]
     assert day10["clock_ms"] == 60_000 + 10 * DAY_MS and day10["noise_bytes"] == 9
-    assert replies[-1][3] == {"repl": True}
+    assert replies[-1][3] == {"repl": True, "minutes": 30, "until_s": (60_000 + 10 * DAY_MS + 2 + 1_800_000) // 1000}
 
     # The empty pump alarmed at boot; the refill cleared it: one event each, numbered from 1.
     assert [seq for _, seq, _, _, _ in events] == [1, 2, 3, 4]

@@ -151,7 +151,9 @@ def test_status_has_every_field_of_the_protocol(bench):
 def test_maintenance_replies_then_ends_the_loop(bench):
     assert bench.app.running
     kind, reply = bench.request("maintenance")
-    assert kind == "ok" and reply == {"repl": True} and not bench.app.running
+    now_s = bench.app.pump.clock.now_ms() // 1000
+    assert kind == "ok" and reply == {"repl": True, "minutes": 30, "until_s": now_s + 1800}
+    assert not bench.app.running
 
 
 def test_maintenance_without_the_key_keeps_the_pump_running(bench):

@@ -13,35 +13,88 @@ batching = False
 _in = bytearray(9)
 
 
-def send(kind, arg):
-    """A message that needs no answer: it waits for the next call (or flush) to go out, so that
-    a stroke's pin changes travel together with the read of its feedback."""
+def _pack(kind, arg):
     global _queued
     struct.pack_into(_FMT, _out, _queued, kind, arg)
     _queued += 9
     if _queued == len(_out) or not batching:
-        flush()
+        _flush()
 
 
-def flush():
+def _flush():
     global _queued
     if _queued:
         _port.write(memoryview(_out)[:_queued])
         _queued = 0
 
 
-def send_now(kind, arg):
-    send(kind, arg)
-    flush()
-
-
-def call(kind, arg):
-    send(kind, arg)
-    flush()
+def _call(kind, arg):
+    _pack(kind, arg)
+    _flush()
     if _port.readinto(_in) != 9:
         # The supervisor is gone: a board without power does not run.
         raise SystemExit(1)
     return struct.unpack(_FMT, _in)
+
+
+# Taken around every use of the wires once a timer runs its callbacks on a thread of its own.
+_lock = None
+
+
+def send(kind, arg):
+    """A message that needs no answer: it waits for the next call (or flush) to go out, so that
+    a stroke's pin changes travel together with the read of its feedback."""
+    if _lock is None:
+        return _pack(kind, arg)
+    with _lock:
+        _pack(kind, arg)
+
+
+def flush():
+    if _lock is None:
+        return _flush()
+    with _lock:
+        _flush()
+
+
+def send_now(kind, arg):
+    if _lock is None:
+        _pack(kind, arg)
+        return _flush()
+    with _lock:
+        _pack(kind, arg)
+        _flush()
+
+
+def call(kind, arg):
+    if _lock is None:
+        return _call(kind, arg)
+    with _lock:
+        return _call(kind, arg)
+
+
+def start_timers(loop):
+    """Timers' callbacks run on a thread woken by the supervisor's ticks (fd PUMPSIM_TIMER_FD),
+    as a timer interrupt would run them between the main program's bytecodes."""
+    global _lock, _timer_port
+    import _thread
+
+    if _lock is not None:
+        return
+    _timer_port = open(int(os.getenv("PUMPSIM_TIMER_FD") or "-1"), "rb")
+    _lock = _thread.allocate_lock()
+    _thread.start_new_thread(loop, ())
+
+
+_timer_port = None
+_tick = bytearray(9)
+
+
+def next_tick():
+    """The id of the next timer due, as the supervisor ticks them in pump time."""
+    if _timer_port.readinto(_tick) != 9:
+        raise SystemExit(1)
+    return struct.unpack(_FMT, _tick)[1]
 
 
 # Message types, as bytes so that both ends agree on one table.
@@ -55,6 +108,8 @@ PWM = ord("Q")
 WDT_START = ord("G")
 WDT_FEED = ord("H")
 RESET = ord("R")
+TIMER = ord("F")  # a timer was set (id << 33 | one_shot << 32 | period_ms) or stopped (period 0)
+TIMER_DONE = ord("f")  # a timer's callback has run (arg: its id)
 NV_WRITE = ord("W")
 POWER_LOST = ord("K")
 STEPPED = ord("T")

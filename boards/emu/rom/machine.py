@@ -127,6 +127,50 @@ class WDT:
         _wire.send(_wire.WDT_FEED, 0)
 
 
+class Timer:
+    """A hardware timer: the supervisor ticks it in pump time, and its callback runs on a thread
+    of its own while the main program goes on (the REPL waiting for input included)."""
+
+    ONE_SHOT = 0
+    PERIODIC = 1
+    _count = 0
+
+    def __init__(self, id=-1, *, mode=PERIODIC, period=-1, freq=-1, callback=None, hard=False):
+        Timer._count += 1
+        self._id = Timer._count
+        if callback is not None:
+            self.init(mode=mode, period=period, freq=freq, callback=callback)
+
+    def init(self, *, mode=PERIODIC, period=-1, freq=-1, callback=None, hard=False):
+        period_ms = int(period) if period > 0 else (1000 // int(freq) if freq > 0 else 1000)
+        self._callback = callback
+        _timers[self._id] = self
+        _wire.start_timers(_timer_loop)
+        _wire.send_now(_wire.TIMER, (self._id << 33) | ((mode == Timer.ONE_SHOT) << 32) | max(1, period_ms))
+
+    def deinit(self):
+        if _timers.pop(self._id, None) is not None:
+            _wire.send_now(_wire.TIMER, self._id << 33)
+
+
+_timers = {}
+
+
+def _timer_loop():
+    import sys
+
+    while True:
+        timer_id = _wire.next_tick()
+        timer = _timers.get(timer_id)
+        if timer is not None:
+            _time.forget()  # the REPL's time moved on while the timer waited
+            try:
+                timer._callback(timer)
+            except Exception as exc:  # as on a board: printed, and the timer goes on
+                sys.print_exception(exc)
+        _wire.send_now(_wire.TIMER_DONE, timer_id)
+
+
 def _reset(cause):
     _wire.send_now(_wire.RESET, cause)
     # The supervisor ends this process; until then the board does nothing.

@@ -30,6 +30,11 @@ def _settle(kind, now_ms):
     return now_ms
 
 
+def forget():
+    global _cached_ms
+    _cached_ms = None
+
+
 def now_ms():
     if _cached_ms is not None:
         return _cached_ms

@@ -154,7 +154,7 @@ class RigServer:
         return self.time(conn, arg)
 
     def reset(self, conn, arg):
-        self.sup.request_restart("app", "hard")
+        self.sup.request_restart("app", "rig")
         return {"reset": "hard", "clock_ms": self.sup.clock.now_ms()}
 
     def power_cycle(self, conn, arg):

@@ -5,6 +5,7 @@ private raw pty with the flash folder as its working directory, restarts it on e
 reset, and plays the rig: it counts MOTOR_STEP pulses and owns pump time.
 
     python -m pumpsim.targets.emu.supervisor --dir DIR [--clock stepped] [--micropython PATH]
+        [--reset-causes all|rp2]
 
 Library use: start(dir) spawns it in the background and returns what emu.json holds;
 stop(dir) ends it.
@@ -43,6 +44,11 @@ _OUT_LIMIT = 1 << 16
 _IN_LIMIT = 1 << 16
 _CAUSE_SOFT = 5
 _WAKES_PER_FEED = 3
+# What machine.reset_cause() can tell. "all": every cause apart. "rp2": as an RP2040, which knows
+# only power-on and its watchdog: machine.reset() reboots through the watchdog, and the RUN pin
+# (the rig's reset) reads as power-on; a soft reset keeps the last cause.
+RESET_CAUSES = ("all", "rp2")
+_RP2_CAUSES = {"hard": "wdt", "rig": "pwron", "wdt": "wdt", "pwron": "pwron"}
 # A board that says nothing on its wires for this long while awake and time is wanted is hung
 # (stepped time cannot pass while it runs, so its watchdog could not otherwise expire).
 _SILENT_HUNG_S = 10.0
@@ -62,7 +68,11 @@ def _record_seq(path):
 
 
 class Supervisor:
-    def __init__(self, directory, micropython, clock_mode="stepped"):
+    def __init__(self, directory, micropython, clock_mode="stepped", reset_causes="all"):
+        if reset_causes not in RESET_CAUSES:
+            raise ValueError("reset causes are %s, not %r" % (" or ".join(RESET_CAUSES), reset_causes))
+        self.reset_causes = reset_causes
+        self.last_cause = "pwron"
         self.dir = Path(directory).resolve()
         self.flash = self.dir / "flash"
         self.flash.mkdir(parents=True, exist_ok=True)
@@ -132,16 +142,29 @@ class Supervisor:
 
     # -- board lifecycle -----------------------------------------------------------------------
 
-    def power_up(self, mode="app", cause="pwron"):
+    def power_up(self, mode="app", cause="pwron", watchdog=None):
+        """Start the unix port. watchdog: (timeout_ms, fed_ms) of a watchdog that a soft reset
+        leaves running, as on silicon."""
         self.boots += 1
         if cause != "soft":
             self.boot_ms = self.clock.now_ms()
+        cause = self._reported_cause(cause)
         self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms)
+        if watchdog:
+            self.board.wdt_ms, self.board.wdt_fed_ms = watchdog
         self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
         self.board.master_events = selectors.EVENT_READ
         self._port_events()
         self.sel.register(self.board.wire, selectors.EVENT_READ, self._from_wire)
         log.info("boot %d: mode=%s cause=%s pid=%d", self.boots, mode, cause, self.board.proc.pid)
+
+    def _reported_cause(self, cause):
+        if self.reset_causes == "all":
+            return "hard" if cause == "rig" else cause
+        if cause == "soft":
+            return self.last_cause
+        self.last_cause = _RP2_CAUSES.get(cause, "wdt")
+        return self.last_cause
 
     def request_restart(self, mode, cause, banner=False):
         """End the running board; it comes back in `mode` (app: main.py runs; raw: raw REPL)."""
@@ -172,7 +195,9 @@ class Supervisor:
             return
         if banner:
             self.to_host(_SOFT_REBOOT)
-        self.power_up(mode, cause)
+        # A soft reset does not stop a running watchdog; every other reset does.
+        watchdog = (board.wdt_ms, board.wdt_fed_ms) if cause == "soft" and board.wdt_ms else None
+        self.power_up(mode, cause, watchdog)
         self.rig.check_waiters()
 
     # -- serial line ---------------------------------------------------------------------------
@@ -232,17 +257,9 @@ class Supervisor:
         board = self.board
         if not data or board is None:
             return
-        if board.fresh_raw:
-            stripped = data.lstrip(b"\r")
-            if stripped[:1] == b"\x02":
-                # Leaving the raw REPL straight after its soft reboot (mpremote soft-reset):
-                # the board soft-resets into its application, as after a friendly-REPL Ctrl-D.
-                self.request_restart("app", "soft", banner=True)
-                return
-            if stripped:
-                board.fresh_raw = False
         if not board.attached and board.raw_repl and b"\x02" in data:
             board.raw_repl = False
+            board.out_tail = b""  # the banner seen before must not count again
         board.in_buf += data
         self._flush_board(board)
 
@@ -299,7 +316,6 @@ class Supervisor:
             board.raw_repl = True
         if board.enter_raw and tail.endswith(b">>> "):
             board.enter_raw = False
-            board.fresh_raw = True
             os.write(board.master, b"\x01")
 
     # -- wires ---------------------------------------------------------------------------------
@@ -362,9 +378,8 @@ class Supervisor:
             board.attached = bool(arg)
             if arg == 0:
                 board.out_tail = b""
-                # In the REPL the dev board's firmware feeds its watchdog from a timer; the
-                # virtual board has no timers, so its watchdog rests while the REPL runs.
-                board.wdt_ms = 0
+                # The watchdog goes on running in the REPL: only a timer's callback feeds it.
+                self.repl_time()
         elif kind == 65:  # A: ADC
             self._reply(board, ord("V"), self._adc(arg))
         elif kind == 81:  # Q: PWM state of a pin
@@ -392,6 +407,17 @@ class Supervisor:
         elif kind == 75:  # K: the power went during a write
             self.power_cuts += 1
             self.request_restart("app", "pwron")
+        elif kind == 70:  # F: a timer was set, or stopped (period 0)
+            timer_id, one_shot, period_ms = arg >> 33, (arg >> 32) & 1, arg & 0xFFFFFFFF
+            if period_ms:
+                board.timers[timer_id] = [period_ms, self.clock.now_ms() + period_ms, one_shot]
+            else:
+                board.timers.pop(timer_id, None)
+        elif kind == 102:  # f: a timer's callback has run
+            board.timer_busy = False
+            self.check_watchdog()
+            if self.board is board:
+                self.repl_time()
         elif kind == 82:  # R: machine.reset() / soft_reset()
             if arg == _CAUSE_SOFT:
                 self.request_restart("raw" if board.raw_repl else "app", "soft", banner=True)
@@ -455,7 +481,14 @@ class Supervisor:
 
     def check_watchdog(self):
         board = self.board
-        if board is None or not board.wdt_ms or not board.attached:
+        if board is None or not board.wdt_ms or board.timer_busy:
+            return
+        if not board.attached:
+            # In the REPL nothing sleeps on the watchdog's behalf: fed by a timer, or it resets.
+            if self.clock.now_ms() - board.wdt_fed_ms >= board.wdt_ms:
+                log.info("watchdog: not fed in the REPL for %d ms, resetting",
+                         self.clock.now_ms() - board.wdt_fed_ms)
+                self.request_restart("app", "wdt")
             return
         if board.hung and self.clock.stepped:
             self.clock.set_now(self.clock.granted_ms)  # a hung board does not hold time back
@@ -494,21 +527,57 @@ class Supervisor:
             return None
         return wait_s
 
+    def repl_time(self):
+        """In the REPL pump time runs to what was granted (stepped) or with the wall clock, and
+        stops at each timer tick until its callback has run."""
+        board = self.board
+        if board is None or board.attached or board.timer_busy:
+            return
+        limit_ms = self.clock.granted_ms if self.clock.stepped else self.clock.now_ms()
+        due = min(board.timers.items(), key=lambda item: item[1][1], default=None)
+        if due is not None and due[1][1] <= limit_ms:
+            timer_id, timer = due
+            if self.clock.stepped:
+                self.clock.set_now(timer[1])
+            self.check_watchdog()
+            if self.board is not board:
+                return
+            if timer[2]:
+                del board.timers[timer_id]
+            else:
+                timer[1] += timer[0]
+            board.timer_busy = True
+            try:
+                board.timer_wire.send(_MSG.pack(ord("F"), timer_id))
+            except OSError:
+                board.timer_busy = False
+            return
+        if self.clock.stepped:
+            self.clock.set_now(limit_ms)
+        self.check_watchdog()
+
+    def _repl_timer_wait_s(self):
+        """Running clock, in the REPL: wall seconds until the next timer tick."""
+        board = self.board
+        if board is None or board.attached or board.timer_busy or not board.timers or self.clock.stepped:
+            return None
+        return self.clock.wall_seconds_until(min(t[1] for t in board.timers.values()))
+
     def after_grant(self):
         """More pump time was granted: let a parked board run into it."""
         board = self.board
         if board is None:
             return
         if not board.attached:
-            self.clock.set_now(self.clock.granted_ms)
+            self.repl_time()
         elif board.parked_until is not None and self.clock.try_sleep(board.parked_until):
             self.wake(board)
 
     def board_idle(self):
         """True when the board waits on the clock (or does not use it): time may be read."""
         board = self.board
-        return board is not None and (not board.attached or board.parked_until is not None
-                                      or board.hung)
+        return board is not None and ((not board.attached and not board.timer_busy)
+                                      or board.parked_until is not None or board.hung)
 
     # -- main loop -----------------------------------------------------------------------------
 
@@ -516,9 +585,12 @@ class Supervisor:
         self.power_up("app", "pwron")
         last_save = time.monotonic()
         while self.running:
-            timeout = min(t for t in (self._timers(), self.rig.timeout(), 1.0) if t is not None)
+            timeout = min(t for t in (self._timers(), self._repl_timer_wait_s(), self.rig.timeout(), 1.0)
+                          if t is not None)
             for key, mask in self.sel.select(timeout):
                 key.data(mask)
+            if not self.clock.stepped:
+                self.repl_time()
             self.check_watchdog()
             self.rig.check_waiters()
             if time.monotonic() - last_save > 5.0:
@@ -563,10 +635,12 @@ def info(directory):
     return data if _pid_alive(data.get("pid", -1)) else None
 
 
-def start(directory, micropython=None, clock="stepped", timeout_s=15.0):
+def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_causes="all"):
     """Boot a virtual board in DIR in the background; returns emu.json's content."""
     directory = Path(directory).resolve()
     Clock(mode=clock)  # refuses a bad mode before anything starts
+    if reset_causes not in RESET_CAUSES:
+        raise ValueError("reset causes are %s, not %r" % (" or ".join(RESET_CAUSES), reset_causes))
     running = info(directory)
     if running:
         raise EmuError("a virtual board already runs in %s (pid %d)" % (directory, running["pid"]))
@@ -575,7 +649,7 @@ def start(directory, micropython=None, clock="stepped", timeout_s=15.0):
     binary = find_micropython(micropython)
     logfile = open(directory / "emu.log", "ab")
     cmd = [sys.executable, "-m", "pumpsim.targets.emu.supervisor", "--dir", str(directory),
-           "--clock", clock, "--micropython", binary]
+           "--clock", clock, "--micropython", binary, "--reset-causes", reset_causes]
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
                             start_new_session=True)
     logfile.close()
@@ -614,9 +688,10 @@ def main(argv=None):
     parser.add_argument("--dir", required=True)
     parser.add_argument("--clock", default="stepped")
     parser.add_argument("--micropython")
+    parser.add_argument("--reset-causes", default="all", choices=RESET_CAUSES)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock)
+    sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock, args.reset_causes)
 
     def on_term(signum, frame):
         sup.running = False

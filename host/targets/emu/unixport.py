@@ -44,11 +44,15 @@ class Board:
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
         self.wire, child_wire = socket.socketpair()
+        # The timers' ticks go on a socket of their own: the thread that runs their callbacks
+        # waits on it while the main program uses the wire.
+        self.timer_wire, child_timer = socket.socketpair()
         env = dict(
             os.environ,
             PUMPSIM_BOOT=mode,
             PUMPSIM_RESET_CAUSE=cause,
             PUMPSIM_WIRE_FD=str(child_wire.fileno()),
+            PUMPSIM_TIMER_FD=str(child_timer.fileno()),
             PUMPSIM_UID=uid,
             PUMPSIM_RTC=rtc,
             PUMPSIM_BOOT_MS=str(boot_ms),
@@ -61,11 +65,12 @@ class Board:
             stderr=slave,
             cwd=str(flash),
             env=env,
-            pass_fds=[child_wire.fileno()],
+            pass_fds=[child_wire.fileno(), child_timer.fileno()],
             start_new_session=True,
         )
         os.close(slave)
         child_wire.close()
+        child_timer.close()
         os.set_blocking(self.master, False)
         self.wire.setblocking(False)
         self.mode = mode
@@ -73,7 +78,6 @@ class Board:
         self.parked_until = None
         self.pending_input = False
         self.raw_repl = False
-        self.fresh_raw = False
         self.enter_raw = mode == "raw"
         self.wire_buf = b""
         self.in_buf = bytearray()  # from the host, not yet taken by the board's input
@@ -84,6 +88,8 @@ class Board:
         self.wdt_ms = 0
         self.wdt_fed_ms = 0
         self.wakes_since_feed = 0
+        self.timers = {}  # id -> [period_ms, next_ms, one_shot]
+        self.timer_busy = False  # a tick was sent; its callback has not said it is done
 
     def kill(self):
         if self.proc.poll() is None:
@@ -92,7 +98,7 @@ class Board:
 
     def close(self):
         self.kill()
-        for closer in (lambda: os.close(self.master), self.wire.close):
+        for closer in (lambda: os.close(self.master), self.wire.close, self.timer_wire.close):
             try:
                 closer()
             except OSError:
