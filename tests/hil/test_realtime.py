@@ -173,3 +173,67 @@ def test_fuzzed_frames_change_nothing_and_the_pump_goes_on(bench):
                            "strokes after the fuzzing")
     expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, end["clock_ms"] - start["clock_ms"])
     check_delivered(end["delivered_nl"] - start["delivered_nl"], expected_nl, end["stroke_nl"])
+
+
+def mpremote(bench, *args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "mpremote", "connect", bench.port, *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def boots_in_log(bench):
+    return [e for e in bench.client().log() if e["event"] == "boot"]
+
+
+def test_maintenance_gives_mpremote_the_line_and_a_reset_brings_therapy_back(bench):
+    client, start = infusing(bench)
+    bench.wait_until(strokes_reach(bench, start["pulses"] + 3), 10 * MIN_MS, "3 strokes")
+    assert client.maintenance()["repl"] is True
+    client.close()
+    listing = mpremote(bench, "fs", "ls")
+    assert listing.returncode == 0, listing.stderr
+    assert "main.py" in listing.stdout and "pump/" in listing.stdout
+    held = bench.rig.measure()
+    bench.wait_ms(10_000)
+    assert bench.rig.measure()["pulses"] == held["pulses"]  # no stroke while in maintenance
+    assert mpremote(bench, "reset").returncode == 0
+    bench.wait_for_pump()
+    assert bench.client().status()["state"] == "infusing"
+    bench.wait_until(strokes_reach(bench, held["pulses"] + 3), 10 * MIN_MS, "strokes after maintenance")
+    assert boots_in_log(bench)[-1]["cause"] == "maintenance_end"
+
+
+def test_the_watchdog_resets_a_board_whose_feeder_stopped(bench):
+    """In maintenance a timer feeds the watchdog, which nothing stops; stop the timer, and the
+    watchdog resets the board into its therapy."""
+    client, start = infusing(bench)
+    assert client.maintenance()["repl"] is True
+    client.close()
+    stopped = mpremote(bench, "exec", "from pump import hal\nhal.stop_feeding()\nprint(hal._feeder)")
+    assert stopped.returncode == 0 and stopped.stdout.strip() == "None", stopped.stderr
+    boots = bench.rig.measure()["boots"]  # (mpremote's soft reset was a boot too)
+    bench.wait_until(lambda: bench.rig.measure()["boots"] > boots, 60_000, "a watchdog reset")
+    bench.wait_for_pump()
+    assert bench.client().status()["state"] == "infusing"
+
+
+@pytest.mark.pumpsim_needs("power-cut")
+def test_pump_time_never_goes_back_across_power_cuts(bench):
+    client, start = infusing(bench)
+    last_ms = client.status()["clock_ms"]
+    for _ in range(3):
+        bench.wait_ms(3_000)
+        bench.rig.power_cycle()
+        bench.wait_for_pump()
+        status = bench.client().status()
+        assert status["clock_ms"] >= last_ms, (status["clock_ms"], last_ms)
+        if status["clock_source"] == "restored":  # an RTC that restarted at power-up: said so
+            assert "CLOCK_RESTORED" in {a["code"] for a in status["alarms"]}
+        last_ms = status["clock_ms"]
+    times = [e["t_ms"] for e in bench.client().log()]
+    assert times == sorted(times)  # the log never goes back either
+    end = bench.wait_until(strokes_reach(bench, bench.rig.measure()["pulses"] + 3), 10 * MIN_MS,
+                           "strokes after the cuts")
+    assert end["pulses"] > start["pulses"]
