@@ -22,12 +22,12 @@ import selectors
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 import tty
 from pathlib import Path
 
+from ..process import info, launch, stop  # noqa: F401 - stop: every target's boards stop alike
 from .clock import FOREVER, Clock
 from .rigserver import RigServer
 from .tones import Tones
@@ -609,32 +609,6 @@ class Supervisor:
 # -- background process ------------------------------------------------------------------------
 
 
-def _pid_alive(pid):
-    try:
-        # Reap it if it is our own child (the process that started it is still running).
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def info(directory):
-    """What emu.json says of the virtual board running in DIR, or None when none runs."""
-    path = Path(directory) / "emu.json"
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if _pid_alive(data.get("pid", -1)) else None
-
-
 def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_causes="all"):
     """Boot a virtual board in DIR in the background; returns emu.json's content."""
     directory = Path(directory).resolve()
@@ -645,42 +619,10 @@ def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_ca
     if running:
         raise EmuError("a virtual board already runs in %s (pid %d)" % (directory, running["pid"]))
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "emu.json").unlink(missing_ok=True)
     binary = find_micropython(micropython)
-    logfile = open(directory / "emu.log", "ab")
-    cmd = [sys.executable, "-m", "pumpsim.targets.emu.supervisor", "--dir", str(directory),
-           "--clock", clock, "--micropython", binary, "--reset-causes", reset_causes]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-                            start_new_session=True)
-    logfile.close()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        data = info(directory)
-        if data and data.get("pid") == proc.pid:
-            return data
-        if proc.poll() is not None:
-            tail = (directory / "emu.log").read_text(errors="replace").strip().splitlines()[-3:]
-            raise EmuError("the virtual board did not start: %s" % " / ".join(tail))
-        time.sleep(0.02)
-    proc.kill()
-    raise EmuError("the virtual board did not start within %.0f s" % timeout_s)
-
-
-def stop(directory, timeout_s=5.0):
-    """Stop the virtual board in DIR; False when none was running."""
-    data = info(directory)
-    if data is None:
-        (Path(directory) / "emu.json").unlink(missing_ok=True)
-        return False
-    pid = data["pid"]
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout_s
-    while _pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    if _pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    (Path(directory) / "emu.json").unlink(missing_ok=True)
-    return True
+    return launch(directory, "pumpsim.targets.emu.supervisor",
+                  ["--clock", clock, "--micropython", binary, "--reset-causes", reset_causes],
+                  "the virtual board", EmuError, timeout_s)
 
 
 def main(argv=None):

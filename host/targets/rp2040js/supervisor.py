@@ -37,8 +37,8 @@ import pumpsim.boards.rpi_pico
 from pumpsim.errors import PumpsimError
 
 from ..emu.rigserver import RigError, RigServer
-from ..emu.supervisor import info
 from ..emu.tones import Tones
+from ..process import info, launch
 
 HERE = Path(__file__).resolve().parent
 BOARD = Path(pumpsim.boards.rpi_pico.__file__).resolve().parent
@@ -424,27 +424,11 @@ def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 1
     running = info(directory)
     if running:
         raise TargetError("a board already runs in %s (pid %d)" % (directory, running["pid"]))
-    node, rp2040js = find_node(), find_rp2040js()
+    find_node(), find_rp2040js()  # a clear error here, before anything starts
     firmware, bootrom = find_firmware(firmware), find_bootrom(bootrom)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "emu.json").unlink(missing_ok=True)
-    logfile = open(directory / "emu.log", "ab")
-    cmd = [sys.executable, "-m", "pumpsim.targets.rp2040js.supervisor", "--dir", str(directory),
-           "--firmware", firmware, "--bootrom", bootrom]
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logfile, stderr=logfile,
-                            start_new_session=True)
-    logfile.close()
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        data = info(directory)
-        if data and data.get("pid") == proc.pid:
-            return data
-        if proc.poll() is not None:
-            tail = (directory / "emu.log").read_text(errors="replace").strip().splitlines()[-3:]
-            raise TargetError("the emulated Pico did not start: %s" % " / ".join(tail))
-        time.sleep(0.05)
-    proc.kill()
-    raise TargetError("the emulated Pico did not start within %.0f s" % timeout_s)
+    return launch(directory, "pumpsim.targets.rp2040js.supervisor", ["--firmware", firmware, "--bootrom", bootrom],
+                  "the emulated Pico", TargetError, timeout_s)
 
 
 def make_image(directory, timeout_s=600.0):
@@ -453,7 +437,7 @@ def make_image(directory, timeout_s=600.0):
     from pumpsim import deploy
     from pumpsim.client import PumpClient
     from pumpsim.errors import PumpsimError
-    from pumpsim.targets.emu import supervisor as emu
+    from pumpsim.targets.process import stop
 
     directory = Path(directory)
     info_ = start(directory)
@@ -473,7 +457,7 @@ def make_image(directory, timeout_s=600.0):
                     raise TargetError("the deployed pump did not answer within %.0f s" % timeout_s) from None
                 time.sleep(1.0)
     finally:
-        emu.stop(directory)
+        stop(directory)
     (directory / "emu.json").unlink(missing_ok=True)
     return directory / "flash.bin", key
 
