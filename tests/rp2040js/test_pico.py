@@ -180,3 +180,30 @@ def test_the_battery_on_adc0_is_what_the_rig_sets(pico):
     assert "BATTERY_ERI" in [a["code"] for a in status["alarms"]]
     measured = pico.rig.measure()
     assert (measured["resets"], measured["power_cuts"], measured["boots"]) == (1, 0, 2)
+
+
+def test_from_blank_flash_deploy_then_provision_as_documented(tmp_path):
+    """docs/usage.md's order on a new Pico: the firmware first (make flash runs `pumpsim
+    deploy`), then keygen and provision; a pump with no key leaves the line to the REPL, so
+    provision reaches it, and the pump then answers with the key."""
+    from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+    from .conftest import pump_answers
+
+    board = tmp_path / "blank"
+    info = rp2040js.start(board)
+    try:
+        cli("deploy", "--board", "rpi_pico", "--port", info["port"])
+        with serial.Serial(info["port"], timeout=0.2) as port:
+            port.write(b"\r")
+            seen = read_until(port, b">>> ", 120)
+        key_file = tmp_path / "pico.key"
+        cli("keygen", str(key_file))
+        cli("provision", "--port", info["port"], "--key", str(key_file))
+        key = bytes.fromhex(key_file.read_text().strip())
+        status = wait_for(lambda: pump_answers(info["port"], key), 300, "the pump answering with its key")
+        assert status["board"] == "rpi_pico" and status["reset_cause"] == "commanded"
+    finally:
+        supervisor.stop(board)
+    assert b"no key is provisioned" in seen and b"Traceback" not in seen
