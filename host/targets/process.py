@@ -74,3 +74,38 @@ def stop(directory, timeout_s=5.0):
         os.kill(pid, signal.SIGKILL)
     (Path(directory) / "emu.json").unlink(missing_ok=True)
     return True
+
+
+def serve_in_background(sup, announce, ready=None):
+    """The supervisor's own process: SIGTERM or SIGINT ends sup.serve() at once (a wake-up socket
+    ends its select), emu.json announces the board (`announce` plus what every target gives) once
+    it is up (`ready()`, when given, says whether it came up), and is removed when it stops."""
+    import logging
+    import selectors
+    import socket
+
+    def on_term(signum, frame):
+        sup.running = False
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    wake_r, wake_w = socket.socketpair()
+    wake_r.setblocking(False)
+    wake_w.setblocking(False)
+    signal.set_wakeup_fd(wake_w.fileno())
+    sup.sel.register(wake_r, selectors.EVENT_READ, lambda mask: wake_r.recv(64))
+    if ready is not None and not ready():
+        sup.shutdown()
+        return 1
+    emu_json = {"port": sup.port, "rig": "socket://127.0.0.1:%d" % sup.rig.port, "pid": os.getpid(),
+                "dir": str(sup.dir), "key": str(sup.dir / "host.key"), **announce}
+    tmp = sup.dir / "emu.json.tmp"
+    tmp.write_text(json.dumps(emu_json))
+    try:
+        os.replace(tmp, sup.dir / "emu.json")
+        sup.serve()
+    finally:
+        sup.shutdown()
+        (sup.dir / "emu.json").unlink(missing_ok=True)
+        logging.getLogger("pumpsim.emu").info("stopped")
+    return 0

@@ -18,6 +18,20 @@ class RigError(Exception):
     """A rig request that cannot be carried out; its text is the reply's "error"."""
 
 
+def parse_stall(arg):
+    """`stall on|off|intermittent|next N` -> (mode, N: how many attempts fail; 0 but for next)."""
+    mode, _, count = arg.partition(" ")
+    if mode == "next":
+        count = count.strip()
+        if not count.isdigit() or int(count) < 1:
+            raise RigError("stall next takes how many of the next motor attempts fail, "
+                           "a whole number from 1, not %r" % count)
+        return mode, int(count)
+    if arg not in ("on", "off", "intermittent"):
+        raise RigError("stall takes on, off, intermittent or next N, not %r" % arg)
+    return arg, 0
+
+
 class _Conn:
     def __init__(self, sock):
         self.sock = sock
@@ -175,20 +189,10 @@ class RigServer:
         return {"battery_mv": self.sup.battery_uv() // 1000}
 
     def stall(self, conn, arg):
-        mode, _, count = arg.partition(" ")
-        if mode == "next":
-            count = count.strip()
-            if not count.isdigit() or int(count) < 1:
-                raise RigError("stall next takes how many of the next motor attempts fail, "
-                               "a whole number from 1, not %r" % count)
-            self.sup.stall, self.sup.stall_left = "next", int(count)
-            self.sup.save_state()
-            return {"stall": "next", "fail_next": int(count)}
-        if arg not in ("on", "off", "intermittent"):
-            raise RigError("stall takes on, off, intermittent or next N, not %r" % arg)
-        self.sup.stall, self.sup.stall_left = arg, 0
+        mode, fail_next = parse_stall(arg)
+        self.sup.stall, self.sup.stall_left = mode, fail_next
         self.sup.save_state()
-        return {"stall": arg}
+        return {"stall": "next", "fail_next": fail_next} if mode == "next" else {"stall": mode}
 
     def tones(self, conn, arg):
         return {"tones": self.sup.tones.listing()}

@@ -19,15 +19,13 @@ import os
 import random
 import secrets
 import selectors
-import signal
-import socket
 import struct
 import sys
 import time
 import tty
 from pathlib import Path
 
-from ..process import info, launch, stop  # noqa: F401 - stop: every target's boards stop alike
+from ..process import info, launch, serve_in_background, stop  # noqa: F401 - stop: every target's boards stop alike
 from .clock import FOREVER, Clock
 from .rigserver import RigServer
 from .tones import Tones
@@ -634,38 +632,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock, args.reset_causes)
-
-    def on_term(signum, frame):
-        sup.running = False
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    # A signal must end the select() at once, not at its next timeout.
-    wake_r, wake_w = socket.socketpair()
-    wake_r.setblocking(False)
-    wake_w.setblocking(False)
-    signal.set_wakeup_fd(wake_w.fileno())
-    sup.sel.register(wake_r, selectors.EVENT_READ, lambda mask: wake_r.recv(64))
     sup.save_state()
-    emu_json = {
-        "port": sup.port,
-        "rig": "socket://127.0.0.1:%d" % sup.rig.port,
-        "pid": os.getpid(),
-        "dir": str(sup.dir),
-        "key": str(sup.dir / "host.key"),
-        "board": "emu",
-        "micropython": sup.micropython,
-    }
-    tmp = sup.dir / "emu.json.tmp"
-    tmp.write_text(json.dumps(emu_json))
-    try:
-        os.replace(tmp, sup.dir / "emu.json")
-        sup.serve()
-    finally:
-        sup.shutdown()
-        (sup.dir / "emu.json").unlink(missing_ok=True)
-        log.info("stopped")
-    return 0
+    return serve_in_background(sup, {"board": "emu", "micropython": sup.micropython})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import os
 import re
 import selectors
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -36,9 +35,9 @@ from pathlib import Path
 import pumpsim.boards.rpi_pico
 from pumpsim.errors import PumpsimError
 
-from ..emu.rigserver import RigError, RigServer
+from ..emu.rigserver import RigError, RigServer, parse_stall
 from ..emu.tones import Tones
-from ..process import info, launch
+from ..process import info, launch, serve_in_background
 
 HERE = Path(__file__).resolve().parent
 BOARD = Path(pumpsim.boards.rpi_pico.__file__).resolve().parent
@@ -190,18 +189,12 @@ class Rp2RigServer(RigServer):
         self._ask(conn, request, lambda s: {"battery_mv": s["battery_mv"]})
 
     def stall(self, conn, arg):
-        mode, _, count = arg.partition(" ")
+        mode, fail_next = parse_stall(arg)
         if mode == "next":
-            count = count.strip()
-            if not count.isdigit() or int(count) < 1:
-                raise RigError("stall next takes how many of the next motor attempts fail, "
-                               "a whole number from 1, not %r" % count)
-            self._ask(conn, {"cmd": "stall", "mode": "next", "n": int(count)},
-                      lambda s: {"stall": "next", "fail_next": int(count)})
-            return None
-        if arg not in ("on", "off", "intermittent"):
-            raise RigError("stall takes on, off, intermittent or next N, not %r" % arg)
-        self._ask(conn, {"cmd": "stall", "mode": arg}, lambda s: {"stall": arg})
+            self._ask(conn, {"cmd": "stall", "mode": "next", "n": fail_next},
+                      lambda s: {"stall": "next", "fail_next": fail_next})
+        else:
+            self._ask(conn, {"cmd": "stall", "mode": mode}, lambda s: {"stall": mode})
         return None
 
     def tones(self, conn, arg):
@@ -476,41 +469,13 @@ def main(argv=None):
         log.error("%s", exc)
         return 1
 
-    def on_term(signum, frame):
-        sup.running = False
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
-    # A signal must end the select() at once, not at its next timeout.
-    wake_r, wake_w = socket.socketpair()
-    wake_r.setblocking(False)
-    wake_w.setblocking(False)
-    signal.set_wakeup_fd(wake_w.fileno())
-    sup.sel.register(wake_r, selectors.EVENT_READ, lambda mask: wake_r.recv(64))
-    if not sup.wait_ready():
+    def ready():
+        if sup.wait_ready():
+            return True
         log.error("the emulator did not come up (exit status %s)", sup.node.poll())
-        sup.shutdown()
-        return 1
-    emu_json = {
-        "port": sup.port,
-        "rig": "socket://127.0.0.1:%d" % sup.rig.port,
-        "pid": os.getpid(),
-        "dir": str(sup.dir),
-        "key": str(sup.dir / "host.key"),
-        "board": "rpi_pico",
-        "target": "rp2040js",
-        "firmware": firmware,
-    }
-    tmp = sup.dir / "emu.json.tmp"
-    tmp.write_text(json.dumps(emu_json))
-    try:
-        os.replace(tmp, sup.dir / "emu.json")
-        sup.serve()
-    finally:
-        sup.shutdown()
-        (sup.dir / "emu.json").unlink(missing_ok=True)
-        log.info("stopped")
-    return 0
+        return False
+
+    return serve_in_background(sup, {"board": "rpi_pico", "target": "rp2040js", "firmware": firmware}, ready)
 
 
 if __name__ == "__main__":
