@@ -77,6 +77,7 @@ MAINTENANCE_NO_KEY = REQUESTS + "test_maintenance_without_the_key_keeps_the_pump
 FRAMING = "tests/unit/test_link_framing.py::"
 UNAUTHENTICATED = FRAMING + "test_an_unauthenticated_change_is_refused_and_counted"
 STORE_RECORDS = "tests/unit/test_store_records.py::"
+FRAM_RECORDS = "tests/unit/test_fram_records.py::"
 FSM_SPEC = "tests/unit/test_fsm_table.py::test_the_firmware_knows_the_same_states_and_triggers"
 FSM_GUARD = "tests/unit/test_fsm_table.py::test_a_failing_guard_refuses_and_changes_nothing"
 FSM_PAIRS = "tests/unit/test_fsm_table.py::test_every_pair_goes_where_the_table_says_or_is_refused"
@@ -192,7 +193,7 @@ MUTANTS = [
 
     # -- records and the event log -----------------------------------------------------------
     mutant("store-crc-unchecked", STORE,
-           "if struct.unpack_from(\"<I\", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:",
+           "if struct.unpack_from(\"<I\", data, end)[0] != binascii.crc32(memoryview(data)[:end]) & 0xFFFFFFFF:",
            "if False:", "a record's CRC is not checked", [REPAIRED_AT_BOOT, REPAIRED_STOPPED],
            hazard="wrong reservoir estimate"),
     mutant("store-magic-unchecked", STORE, "if magic != _MAGIC:",
@@ -201,7 +202,7 @@ MUTANTS = [
     mutant("store-oldest-wins", STORE, "(best is None or record[0] > best[0])",
            "(best is None or record[0] < best[0])", "the older record is loaded",
            [STORE_RECORDS + "test_the_newest_record_wins_after_a_restart"]),
-    mutant("store-one-slot", STORE, "self._paths[self.seq & 1]", "self._paths[0]",
+    mutant("store-one-slot", STORE, "self._slots[self.seq & 1].write", "self._slots[0].write",
            "one slot instead of A/B", [POWER_CUTS, RESUMES], hazard="lost or doubled accounting"),
     mutant("store-no-repair-flag", STORE, "self.repaired = True", "pass",
            "a bad copy is not reported", [STORE_RECORDS + "test_both_slots_bad_is_reported", REPAIRED_AT_BOOT]),
@@ -213,7 +214,8 @@ MUTANTS = [
     mutant("eventlog-crc-unchecked", EVENTLOG, "if length > _ROOM or struct.unpack_from",
            "if length > _ROOM and struct.unpack_from", "an event slot's CRC is not checked",
            [EVENT_SLOTS]),
-    mutant("eventlog-one-slot", EVENTLOG, "f.seek(((self.seq - 1) % self._slots) * SLOT_BYTES)", "f.seek(0)",
+    mutant("eventlog-one-slot", EVENTLOG, "self._region.write(((self.seq - 1) % self._slots) * SLOT_BYTES,",
+           "self._region.write(0,",
            "every event overwrites the last", [REFILL_LOG + "test_the_log_records_programming_refills_boluses_alarms_and_resets"]),
 
     # -- the serial line and authentication -------------------------------------------------
@@ -296,10 +298,14 @@ MUTANTS = [
            "presumed = getattr(self.store, \"lost_newer\", False) and self._presume_stroke()",
            "presumed = False", "a whole newest record gone bad: its stroke made again",
            [REPAIRED_AT_BOOT]),
-    mutant("change-in-one-copy", STORE, "self._write(payload, _TWIN)", "pass",
+    mutant("change-in-one-copy", STORE, "self._write(payload, more, _TWIN)", "pass",
            "a change written to one copy only", [HAZARDS + "test_a_change_survives_its_newest_copy_going_bad"]),
-    mutant("torn-write-taken-as-whole", STORE, "if len(data) >= end + 4:",
+    mutant("torn-write-taken-as-whole", STORE, "if self._written_whole(slot, data, end, seq):",
            "if True:", "a torn write presumed to have been followed by its stroke", [POWER_CUTS]),
+    mutant("closing-seq-unchecked", STORE,
+           "if not slot.sized and struct.unpack_from(\">I\", data, end + 4)[0] != seq:", "if False:",
+           "a record torn in place before its closing seq is taken as whole, counting a stroke never made",
+           [POWER_CUTS, FRAM_RECORDS + "test_a_write_torn_at_every_byte_keeps_the_previous_record"]),
     mutant("discrepancy-never-flagged", CORE,
            "result[\"flagged\"] = abs(milli_pct) > self.discrepancy_limit_permille * 100",
            "result[\"flagged\"] = False", "no refill is flagged", [DISCREPANCY_BOTH_WAYS, FLAGGED],

@@ -113,6 +113,7 @@ class App:
             "auth_failures": self.session.failures,
             "programming_locked_s": max(0, self.locked_until_ms - now_ms) // 1000,
             "board": self.hw.board,
+            "nvram": getattr(self.hw, "nvram", "flash"),
             "fw": FW,
         }
 
@@ -374,6 +375,10 @@ def run(hw):
     try:
         app = App(hw)
         app.pump.boot(hw.reset_cause, hw.reset_at_ms)
+        records = getattr(hw, "records", None)
+        if records is not None and (records.formatted or records.moved):
+            app.pump.note("nvram", {"medium": records.medium, "formatted": records.formatted,
+                                    "moved": records.moved})
         app.loop()
     except Exception as exc:  # anything at all: the pump must not stop here
         hw.fault(exc)  # logs firmware_fault and resets: does not return

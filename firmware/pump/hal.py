@@ -9,8 +9,8 @@ import machine
 import micropython
 import select
 
-from pump.eventlog import EventLog
-from pump.store import Store
+from pump import nvram
+from pump.records import Records
 
 try:
     from micropython import const
@@ -60,16 +60,15 @@ class Clock:
     believed; they wrap, so pump time must be read at least every few days (the main loop reads
     it hourly at the least)."""
 
-    def __init__(self, directory=None):
+    def __init__(self, store=None):
         self.source = RTC
         self.offset_ms = 0
         self.saved_ms = None  # the newest time this clock's own record holds
         self._ms = None  # the last reading
         self._ticks = None  # not None: pump time runs on ticks from _ms
-        self._store = None
-        if directory is not None:
-            self._store = Store(directory, "clock")
-            payload = self._store.load()
+        self._store = store
+        if store is not None:
+            payload = store.load()
             if payload is not None and len(payload) == _CLOCK_RECORD_LEN:
                 self.saved_ms, self.offset_ms = struct.unpack(_CLOCK_RECORD, payload)
 
@@ -375,12 +374,27 @@ def _read_key():
     return key if len(key) >= 16 else None
 
 
+def _fram(cfg):
+    """The board's FRAM when it has one (board.json: fram_bytes) and it answers; else None."""
+    size = getattr(cfg, "FRAM_BYTES", 0)
+    if not size:
+        return None
+    pins = cfg.PINS
+    spi = machine.SPI(cfg.FRAM_SPI, baudrate=cfg.FRAM_BAUD_HZ, polarity=0, phase=0,
+                      sck=machine.Pin(pins["FRAM_SCK"]), mosi=machine.Pin(pins["FRAM_MOSI"]),
+                      miso=machine.Pin(pins["FRAM_MISO"]))
+    fram = nvram.Fram(spi, machine.Pin(pins["FRAM_CS"], machine.Pin.OUT, value=1), size)
+    return fram if fram.probe() else None
+
+
 class Hardware:
     def __init__(self, cfg):
         self.board = cfg.NAME
         self.stroke_nl = cfg.STROKE_NL
-        self.clock = Clock(_DATA_DIR)
         pins = cfg.PINS
+        self.records = Records(_fram(cfg), _DATA_DIR)
+        self.nvram = self.records.medium
+        self.clock = Clock(self.records.clock)
         self.motor = Motor(machine.Pin(pins["MOTOR_STEP"], machine.Pin.OUT),
                            machine.Pin(pins["MOTOR_FEEDBACK"], machine.Pin.IN))
         self.buzzer = Buzzer(machine.PWM(machine.Pin(pins["BUZZER"], machine.Pin.OUT)))
@@ -394,8 +408,9 @@ class Hardware:
         self.max_sleep_ms = cfg.MAX_SLEEP_MS
         self.link = SerialLink()
         self.data_dir = _DATA_DIR
-        self.store = Store(self.data_dir)
-        self.log = EventLog(self.data_dir)
+        self.store = self.records.state
+        self.store.lost = self.records.lost
+        self.log = self.records.log
         self.key = _read_key()
         self.reset_cause, self.reset_at_ms = boot_cause(_CAUSES.get(machine.reset_cause(), "unknown"))
         stop_feeding()  # boot.py's, if maintenance was on: from here the pump feeds the watchdog

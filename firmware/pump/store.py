@@ -1,16 +1,20 @@
 # Non-volatile records that survive a reset or a power cut at any instant.
 #
-# Two slots, written in turn: magic, seq, length, payload, CRC-32. A write torn by a power cut
-# leaves a slot whose CRC fails; the other slot still holds the previous record. Loading takes the
-# valid slot with the highest seq.
+# Two slots, written in turn: magic, seq, length, kind, payload, CRC-32, and the seq once more
+# (big-endian, so that its low byte comes last). A write torn by a power cut leaves a slot whose
+# CRC or closing seq fails; the other slot still holds the previous record. Loading takes the valid slot with the highest seq. A slot is a file of the flash
+# filesystem (a torn write is a short file) or a fixed span of an FRAM (a torn write is a prefix
+# of the new record over the old one's bytes): the closing seq tells either kind of torn write
+# from a record that was written whole and went bad later.
 import os
 import struct
 
 import binascii
 
-_MAGIC = b"PSR2"
+_MAGIC = b"PSR3"
 _HEAD = "<4sIHB"
 _HEAD_LEN = 11
+_TAIL_LEN = 8  # CRC-32, seq
 # What a record is: the accounting of a stroke about to be made, written to one slot; or a change
 # of settings or state, written to both slots in turn (the first, then its twin), so that either
 # copy alone holds it.
@@ -19,46 +23,112 @@ _FIRST = 1
 _TWIN = 2
 
 
+class FileSlot:
+    """A slot that is a file: written whole, in one call."""
+
+    sized = True  # the medium keeps the record's length
+
+    def __init__(self, path):
+        self._path = path
+
+    def read(self):
+        try:
+            with open(self._path, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def write(self, parts):
+        with open(self._path, "wb") as f:
+            f.write(b"".join(parts))
+
+
+class RegionSlot:
+    """A slot that is a span of non-volatile memory (nvram.Region), written in place."""
+
+    sized = False
+
+    def __init__(self, region):
+        self._region = region
+        self.size = region.size
+
+    def read(self):
+        head = self._region.read(0, _HEAD_LEN)
+        if not any(head):
+            return None  # never written: formatted to zeros
+        length = struct.unpack_from(_HEAD, head, 0)[2]
+        return self._region.read(0, min(self.size, _HEAD_LEN + length + _TAIL_LEN))
+
+    def write(self, parts):
+        if sum(len(p) for p in parts) > self.size:
+            raise ValueError("a record of %d bytes does not fit a slot of %d"
+                             % (sum(len(p) for p in parts), self.size))
+        self._region.write(0, parts)
+
+
 class Store:
-    def __init__(self, directory, name="state"):
-        self._paths = (
-            "%s/%s.a" % (directory, name),
-            "%s/%s.b" % (directory, name),
-        )
+    def __init__(self, directory=None, name="state", slots=None):
+        if slots is None:
+            try:
+                os.mkdir(directory)
+            except OSError:
+                pass  # it exists
+            slots = (FileSlot("%s/%s.a" % (directory, name)), FileSlot("%s/%s.b" % (directory, name)))
+        self._slots = slots
         self.seq = 0
         self.repaired = False
         self.lost_newer = False
-        try:
-            os.mkdir(directory)
-        except OSError:
-            pass  # it exists
+        # The medium that held the records is gone (records.py): nothing loaded is a loss, not a
+        # new pump.
+        self.lost = False
+        self._head = bytearray(_HEAD_LEN)
+        self._tail = bytearray(_TAIL_LEN)
 
-    def _read(self, path):
+    def _read(self, slot):
         """(seq, payload, kind) of a valid slot; None if it was never written; False if it is bad.
         For a bad slot, `_whole_seq` then holds the seq it had if it was written whole and went bad
         later (a failing cell), -1 when its header went bad too, or None when the write itself was
         torn short (the power went while writing it, so nothing that was to follow it happened)."""
         self._whole_seq = None
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except OSError:
+        data = slot.read()
+        if data is None:
             return None
-        if len(data) < _HEAD_LEN + 4:
+        if len(data) < _HEAD_LEN + _TAIL_LEN:
             return False
         magic, seq, length, kind = struct.unpack_from(_HEAD, data, 0)
         end = _HEAD_LEN + length
         if magic != _MAGIC:
             self._whole_seq = -1
             return False
-        # A torn write is a prefix of the record it was to be: shorter than its header says.
-        if len(data) >= end + 4:
-            self._whole_seq = seq
-        if len(data) != end + 4:
+        self._closing = seq
+        if self._written_whole(slot, data, end, seq):
+            self._whole_seq = self._closing
+        if len(data) != end + _TAIL_LEN:
             return False
-        if struct.unpack_from("<I", data, end)[0] != binascii.crc32(data[:end]) & 0xFFFFFFFF:
+        if struct.unpack_from("<I", data, end)[0] != binascii.crc32(memoryview(data)[:end]) & 0xFFFFFFFF:
             return False
-        return seq, data[_HEAD_LEN:end], kind
+        if not slot.sized and struct.unpack_from(">I", data, end + 4)[0] != seq:
+            return False  # in place: the CRC holds, but the write was torn before its last bytes
+        return seq, bytes(data[_HEAD_LEN:end]), kind
+
+    def _written_whole(self, slot, data, end, seq):
+        """A file keeps its length: a torn write is short. In place, a torn write ends in the old
+        record's bytes, so it never reached its closing seq; a whole record whose header seq went
+        bad still has it, and its CRC holds with that seq put back."""
+        if len(data) < end + _TAIL_LEN:
+            return False
+        if slot.sized:
+            return len(data) == end + _TAIL_LEN
+        closing = struct.unpack_from(">I", data, end + 4)[0]
+        if closing == seq:
+            return True
+        head = bytearray(data[:_HEAD_LEN])
+        struct.pack_into("<I", head, 4, closing)
+        crc = binascii.crc32(memoryview(data)[_HEAD_LEN:end], binascii.crc32(head)) & 0xFFFFFFFF
+        if crc == struct.unpack_from("<I", data, end)[0]:
+            self._closing = closing
+            return True
+        return False
 
     def load(self):
         """The newest valid payload, or None when no slot holds one. `repaired` tells whether a
@@ -66,10 +136,10 @@ class Store:
         loaded, had been written whole (its stroke may have been made). A bad twin of the record
         loaded is no loss: it held the same."""
         best = None
-        self.repaired = False
+        self.repaired = self.lost
         bad = []
-        for path in self._paths:
-            record = self._read(path)
+        for slot in self._slots:
+            record = self._read(slot)
             if record is False:
                 self.repaired = True
                 bad.append(self._whole_seq)
@@ -85,22 +155,26 @@ class Store:
         self.seq = best[0]
         return best[1]
 
-    def save(self, payload, stroke=False):
-        """A stroke's accounting goes to one slot, ahead of its pulse; anything else to both."""
+    def save(self, payload, stroke=False, more=b""):
+        """A stroke's accounting goes to one slot, ahead of its pulse; anything else to both. The
+        payload is payload then `more`: two pieces need not be joined first."""
         if stroke:
-            self._write(payload, _STROKE)
+            self._write(payload, more, _STROKE)
         else:
-            self._write(payload, _FIRST)
-            self._write(payload, _TWIN)
+            self._write(payload, more, _FIRST)
+            self._write(payload, more, _TWIN)
 
-    def _write(self, payload, kind):
+    def _write(self, payload, more, kind):
         self.seq += 1
-        head = struct.pack(_HEAD, _MAGIC, self.seq, len(payload), kind)
-        crc = binascii.crc32(payload, binascii.crc32(head)) & 0xFFFFFFFF
-        # One write call: the whole record goes to flash in one piece, or is torn in one place.
-        with open(self._paths[self.seq & 1], "wb") as f:
-            f.write(head + payload + struct.pack("<I", crc))
+        head, tail = self._head, self._tail
+        struct.pack_into(_HEAD, head, 0, _MAGIC, self.seq, len(payload) + len(more), kind)
+        crc = binascii.crc32(more, binascii.crc32(payload, binascii.crc32(head))) & 0xFFFFFFFF
+        struct.pack_into("<I", tail, 0, crc)
+        # Big-endian: the byte that always differs from the older record's, whose bytes a write
+        # in place goes over (seq - 2: the same slot), is the very last one written.
+        struct.pack_into(">I", tail, 4, self.seq)
+        self._slots[self.seq & 1].write((head, payload, more, tail))
 
     def check(self):
         """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently)."""
-        return sum(1 for path in self._paths if self._read(path) is False)
+        return sum(1 for slot in self._slots if self._read(slot) is False)

@@ -38,6 +38,6 @@ def test_an_old_node_is_refused(monkeypatch, tmp_path):
 
 
 def test_the_rig_is_wired_from_the_board_s_csvs():
-    wired, info = rp2040js.board_wiring()
+    wired, info, _ = rp2040js.board_wiring()
     assert wired == {"step": 2, "feedback": 3, "battery_adc": 26, "buzzer": 15}
     assert info["stroke_nl"] == 250

@@ -55,11 +55,12 @@ def test_a_blank_pico_boots_to_the_repl_on_its_pty(tmp_path):
             assert b"KeyboardInterrupt" in read_until(port, b"KeyboardInterrupt", 60)
         with Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S) as rig:
             assert rig.hello() == {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico",
-                                  "can": ["reset", "power-cut", "motor-stall", "battery", "tones"]}
+                                  "can": ["reset", "power-cut", "power-cut-mid-write", "motor-stall",
+                                          "battery", "tones", "corrupt-flash"]}
             assert rig.time()["clock"] == "realtime"
             for request, reason in [("advance 1000", "real time"), ("clock stepped", "real time"),
-                                    ("hang", "main loop"), ("power-cycle 1", "write to flash"),
-                                    ("corrupt-flash state", "littlefs")]:
+                                    ("hang", "main loop"), ("power-cycle 0", "FRAM write"),
+                                    ("corrupt-flash state", "no records yet")]:
                 with pytest.raises(RigError, match=reason):
                     rig.request(request)
             assert rig.measure()["pulses"] == 0

@@ -61,7 +61,7 @@ def test_the_newest_record_wins_after_a_restart(data):
 def test_a_flipped_bit_anywhere_falls_back_to_the_previous_record(data, where):
     path = newest_file(data)
     raw = bytearray(path.read_bytes())
-    offset = {"magic": 0, "seq": 4, "length": 8, "payload": 20, "crc": len(raw) - 1}[where]
+    offset = {"magic": 0, "seq": 4, "length": 8, "payload": 20, "crc": len(raw) - 5}[where]
     raw[offset] ^= 0x10
     path.write_bytes(bytes(raw))
     store = Store(str(data))
@@ -74,7 +74,7 @@ def test_a_newest_record_gone_bad_after_it_was_written_whole_is_reported_lost(da
     # Written whole, it may have been followed by the stroke it announced: the pump must know.
     path = newest_file(data)
     raw = bytearray(path.read_bytes())
-    raw[{"magic": 0, "seq": 5, "payload": 20, "crc": len(raw) - 1}[where]] ^= 0x10
+    raw[{"magic": 0, "seq": 5, "payload": 20, "crc": len(raw) - 5}[where]] ^= 0x10
     path.write_bytes(bytes(raw))
     store = Store(str(data))
     assert store.load() == RECORDS[-2] and store.lost_newer

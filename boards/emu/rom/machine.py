@@ -44,6 +44,10 @@ class Pin:
                 return self._level
             return _wire.call(_wire.INPUT, self._id)[1]
         self._level = 1 if level else 0
+        device = _chip_selects.get(self._id)
+        if device is not None:
+            device.select(not self._level)  # a chip select is wired to its chip, not to the rig
+            return
         _wire.send(_wire.PIN, (self._id << 8) | self._level)
 
     __call__ = value
@@ -82,6 +86,64 @@ class Signal:
 
     def off(self):
         self.value(0)
+
+
+def _attach():
+    import _fram
+
+    found = _fram.attached()
+    return {} if found is None else {found[0]: found[1]}
+
+
+# The chips on the board's SPI bus, by the pin that selects each.
+_chip_selects = _attach()
+
+
+class SPI:
+    """The SPI controller: its bytes go to whichever chip is selected (none: the bus reads 0)."""
+
+    def __init__(self, id=0, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0,
+                 sck=None, mosi=None, miso=None):
+        self._id = id
+        self.init(baudrate, polarity=polarity, phase=phase)
+
+    def init(self, baudrate=1000000, *, polarity=0, phase=0, bits=8, firstbit=0, sck=None, mosi=None,
+             miso=None):
+        self._baudrate = baudrate
+
+    def deinit(self):
+        pass
+
+    @staticmethod
+    def _selected():
+        for device in _chip_selects.values():
+            if device._selected:
+                return device
+        return None
+
+    def write(self, buf):
+        device = self._selected()
+        if device is not None:
+            device.clock_in(buf)
+
+    def readinto(self, buf, write=0):
+        device = self._selected()
+        if device is None:
+            for i in range(len(buf)):
+                buf[i] = 0
+            return
+        device.clock_out(buf)
+
+    def read(self, nbytes, write=0):
+        buf = bytearray(nbytes)
+        self.readinto(buf, write)
+        return bytes(buf)
+
+    def write_readinto(self, write_buf, read_buf):
+        self.readinto(read_buf)
+        device = self._selected()
+        if device is not None:
+            device.clock_in(write_buf)
 
 
 class ADC:

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..process import info, launch, serve_in_background, stop  # noqa: F401 - stop: every target's boards stop alike
 from .clock import FOREVER, Clock
+from .. import fram
 from .rigserver import RigServer
 from .tones import Tones
 from .unixport import Board, EmuError, find_micropython
@@ -89,6 +90,10 @@ class Supervisor:
         self.feedback_pin = self.pins["MOTOR_FEEDBACK"]
         self.buzzer_pin = self.pins["BUZZER"]
         self.battery_pin = self.pins["BATTERY_ADC"]
+        # The board's FRAM (board.json fram_bytes, pins FRAM_*): a file beside the flash folder.
+        self.fram = None
+        if self.board_info.get("fram_bytes"):
+            self.fram = (self.dir / "fram.bin", self.pins["FRAM_CS"], self.board_info["fram_bytes"])
         self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
         self.stall_left = state.get("stall_left", 0)
         # kept: the board's RTC reads rig time; volatile: it restarts at its epoch at every
@@ -147,7 +152,8 @@ class Supervisor:
         if cause != "soft":
             self.boot_ms = self.clock.now_ms()
         cause = self._reported_cause(cause)
-        self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms)
+        self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms,
+                           self.fram)
         if watchdog:
             self.board.wdt_ms, self.board.wdt_fed_ms = watchdog
         self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
@@ -462,7 +468,13 @@ class Supervisor:
             self.board.parked_until = None
 
     def corrupt_flash(self, target):
-        """Flip bytes in the board's non-volatile data, as a failing flash cell would."""
+        """Flip bytes in the board's non-volatile data, as a failing cell would: on its FRAM when it
+        has one (the records are there, docs/architecture.md "Records"), else in its flash."""
+        if self.fram is not None and self.fram[0].exists() and fram.regions(self.fram[0].read_bytes()):
+            image = bytearray(self.fram[0].read_bytes())
+            hit = fram.corrupt(image, target, self.random)
+            self.fram[0].write_bytes(bytes(image))
+            return hit
         data = self.flash / "data"
         # The newest copy by the seq in its header: two writes may share a file timestamp.
         slots = sorted(data.glob("state.*"), key=lambda p: (_record_seq(p), p.stat().st_mtime_ns))

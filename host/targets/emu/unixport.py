@@ -40,7 +40,7 @@ def find_micropython(explicit=None):
 class Board:
     """One run of the unix port: from power-up or reset until it exits."""
 
-    def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0):
+    def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0, fram=None):
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
         self.wire, child_wire = socket.socketpair()
@@ -57,6 +57,8 @@ class Board:
             PUMPSIM_RTC=rtc,
             PUMPSIM_BOOT_MS=str(boot_ms),
         )
+        if fram is not None:  # (path, chip-select pin, bytes): the board's FRAM (boards/emu/rom/_fram.py)
+            env.update(PUMPSIM_FRAM=str(fram[0]), PUMPSIM_FRAM_CS=str(fram[1]), PUMPSIM_FRAM_BYTES=str(fram[2]))
         env.pop("MICROPYPATH", None)
         self.proc = subprocess.Popen(
             [micropython, "-i", str(ROM / "boot_rom.py")],

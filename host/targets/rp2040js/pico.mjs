@@ -8,9 +8,10 @@
 // from it: what the chip sent). "J" frames are JSON: requests with an id and their replies, and
 // events ({"event": ...}) from the emulator. When fd 3 closes the emulator saves and exits.
 //
-// rp2040js 1.4.1 lacks five things the firmware needs; each is made good here (see "Workarounds"):
+// rp2040js 1.4.1 lacks six things the firmware needs; each is made good here (see "Workarounds"):
 // flash erase/program, the watchdog's one-shot reset, a USB host that waits for data before it
-// answers an OUT transfer, the UART's TX interrupt, and the BOOTSEL button's pad.
+// answers an OUT transfer, the UART's TX interrupt, the BOOTSEL button's pad, and SPI answers
+// that wait for room in the RX FIFO (DMA transfers of 32 bytes or more).
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -135,6 +136,8 @@ const rig = {
   flash_programs: saved.flash_programs || 0,
   flash_erased_bytes: saved.flash_erased_bytes || 0,
   flash_programmed_bytes: saved.flash_programmed_bytes || 0,
+  fram_writes: saved.fram_writes || 0,
+  fram_written_bytes: saved.fram_written_bytes || 0,
 };
 let boots = 0;
 let attempts = 0;
@@ -150,6 +153,122 @@ function saveState() {
 
 let flash = loadFlash();
 let flashDirtySince = null;
+
+// -- the FRAM beside the chip (boards/rpi_pico: an MB85RS1MT on SPI, pins FRAM_*) --------------
+//
+// A chip of its own: it keeps its bytes across every reset and power cut of the RP2040. Each
+// byte of a WRITE is stored as it arrives, as on the part; the file is written at the end of each
+// transaction. While the rig has a power cut armed at a write, that write's bytes are held back
+// until its chip select rises, then a random prefix of them reaches the memory and the power goes:
+// the same tear the virtual board's FRAM makes (boards/emu/rom/_fram.py).
+
+const SSPDR = 0x008; // the SPI data register
+const FRAM_ID = [0x04, 0x7f, 0x27, 0x03]; // Fujitsu, continuation, MB85RS1MT
+const framPath = path.join(dir, 'fram.bin');
+
+class Fram {
+  constructor(bytes) {
+    this.size = bytes;
+    let kept = null;
+    try { kept = fs.readFileSync(framPath); } catch (err) { if (err.code !== 'ENOENT') throw err; }
+    this.mem = new Uint8Array(bytes);
+    if (kept) this.mem.set(kept.subarray(0, bytes));
+    else fs.writeFileSync(framPath, this.mem);
+    this.fd = fs.openSync(framPath, 'r+');
+    this.wel = false;
+    this.selected = false;
+    this.armedAt = 0;    // a power cut at the armedAt-th WRITE from now (0: none)
+    this.onTear = null;  // called when an armed write has torn
+  }
+
+  select(low) {
+    if (low) {
+      this.selected = true;
+      this.pos = 0;
+      this.op = 0;
+      this.addr = 0;
+      this.start = -1;
+      this.held = [];
+      return;
+    }
+    if (!this.selected) return;
+    this.selected = false;
+    if (this.op === 0x06) this.wel = true;
+    else if (this.op === 0x04) this.wel = false;
+    else if (this.op === 0x02 || this.op === 0x01) {
+      if (this.op === 0x02 && this.start >= 0) this.finishWrite();
+      this.wel = false;
+    }
+  }
+
+  transfer(mosi) {
+    if (!this.selected) return 0;
+    const p = this.pos++;
+    if (p === 0) {
+      this.op = mosi;
+      return 0;
+    }
+    const op = this.op;
+    if (op === 0x9f) return FRAM_ID[p - 1] || 0;
+    if (op === 0x05) return this.wel ? 0x02 : 0;
+    if (op !== 0x03 && op !== 0x02) return 0;
+    if (p <= 3) {
+      this.addr = ((this.addr << 8) | mosi) >>> 0;
+      if (p === 3) this.addr %= this.size;
+      return 0;
+    }
+    const at = (this.addr + p - 4) % this.size;
+    if (op === 0x03) return this.mem[at];
+    if (!this.wel) return 0;
+    if (this.start < 0) {
+      this.start = p;
+      rig.fram_writes++;
+      if (this.armedAt) this.armedAt--;
+      this.holding = this.armedAt === 0 && this.onTear !== null;
+    }
+    rig.fram_written_bytes++;
+    if (this.holding) this.held.push(mosi);
+    else this.put(at, mosi);
+    return 0;
+  }
+
+  put(at, value) {
+    this.mem[at] = value;
+    if (this.dirtyFrom === undefined) this.dirtyFrom = at;
+    this.dirtyTo = at;
+  }
+
+  finishWrite() {
+    if (this.holding) {
+      const held = this.held;
+      const reach = Math.floor(Math.random() * held.length);
+      for (let i = 0; i < reach; i++) this.put((this.addr + i) % this.size, held[i]);
+      this.persist();
+      this.holding = false;
+      const tear = this.onTear;
+      this.onTear = null;
+      tear(reach, held.length);
+      return;
+    }
+    this.persist();
+  }
+
+  persist() {
+    if (this.dirtyFrom === undefined) return;
+    const from = this.dirtyFrom;
+    const to = this.dirtyTo;
+    if (to >= from) fs.writeSync(this.fd, this.mem, from, to - from + 1, from);
+    else fs.writeSync(this.fd, this.mem, 0, this.size, 0); // wrapped past the end
+    this.dirtyFrom = undefined;
+  }
+
+  flip(flips) {
+    for (const [at, bit] of flips) this.put(at % this.size, this.mem[at % this.size] ^ (1 << bit));
+    this.persist();
+  }
+}
+
+const fram = config.fram ? new Fram(config.fram.bytes) : null;
 
 function saveFlash() {
   if (chip) flash = chip.rp.flash.slice(0, FLASH_BYTES);
@@ -402,6 +521,33 @@ class Chip {
     // BUZZER: the rig's microphone measures the PWM on the pin, edge by edge.
     this.tone = new ToneMeter(this);
     rp.gpio[pins.buzzer].addListener((value, old) => this.tone.edge(value, old));
+    // The FRAM on SPI: its chip select, and a byte back for every byte out.
+    if (fram) {
+      const spi = rp.spi[config.fram.spi];
+      // 6. A byte's transfer completes the moment it is sent, so a DMA transfer of 32 bytes or
+      //    more (MicroPython's machine.SPI uses DMA from 32) sends every byte before the RX
+      //    channel runs once: the RX FIFO overflows and the RX channel waits forever. As on
+      //    silicon, the next byte goes out only once there is room for its answer.
+      let held = null;
+      spi.onTransmit = (value) => {
+        const answer = fram.transfer(value);
+        stateDirty = true;
+        if (spi.rxFIFO.full) held = answer; // busy until the host reads: the TX FIFO waits
+        else spi.completeTransmit(answer);
+      };
+      const read = spi.readUint32.bind(spi);
+      spi.readUint32 = (offset) => {
+        const value = read(offset);
+        if (offset === SSPDR && held !== null) {
+          const answer = held;
+          held = null;
+          spi.completeTransmit(answer);
+        }
+        return value;
+      };
+      fram.select(false);
+      rp.gpio[config.fram.cs].addListener((value) => fram.select(value === 0));
+    }
   }
 
   setBattery() {
@@ -655,6 +801,21 @@ function request(msg) {
       reply(state());
       break;
     case 'power-cycle':
+      if (msg.at_write) {
+        if (!fram) {
+          reply({ error: 'power-cycle N: this board has no FRAM to cut a write of' });
+          break;
+        }
+        fram.armedAt = msg.at_write;
+        fram.onTear = (reach, of) => {
+          log(`power cut during FRAM write: ${reach} of ${of} bytes reach the memory`);
+          rig.power_cuts++;
+          chip.reboot = 'pwron';
+          stateDirty = true;
+        };
+        reply({ ...state(), armed: msg.at_write });
+        break;
+      }
       rig.power_cuts++;
       powerUp('pwron');
       saveFlash();
@@ -666,6 +827,14 @@ function request(msg) {
       powerUp('run');
       saveFlash();
       saveState();
+      reply(state());
+      break;
+    case 'fram-flip':
+      if (!fram) {
+        reply({ error: 'this board has no FRAM' });
+        break;
+      }
+      fram.flip(msg.flips);
       reply(state());
       break;
     case 'quit':

@@ -21,6 +21,7 @@ import csv
 import json
 import logging
 import os
+import random
 import re
 import selectors
 import shutil
@@ -35,6 +36,7 @@ from pathlib import Path
 import pumpsim.boards.rpi_pico
 from pumpsim.errors import PumpsimError
 
+from .. import fram
 from ..emu.rigserver import RigError, RigServer, parse_stall
 from ..emu.tones import Tones
 from ..process import info, launch, serve_in_background
@@ -124,7 +126,7 @@ def board_wiring(board_dir=BOARD):
         "battery_adc": pins[wiring["battery_dac"]],
         "buzzer": pins[wiring["microphone"]],
     }
-    return wired, info_
+    return wired, info_, pins
 
 
 # -- the rig protocol -------------------------------------------------------------------------------
@@ -134,8 +136,10 @@ class Rp2RigServer(RigServer):
     """The rig protocol of docs/protocol.md for the emulated Pico: what the rig measures comes
     from the emulator's pins; what silicon cannot do is refused with the reason."""
 
-    # What this rig can do to the chip, by the names tests declare with pumpsim_needs.
-    CAN = ("reset", "power-cut", "motor-stall", "battery", "tones")
+    # What this rig can do to the chip, by the names tests declare with pumpsim_needs. A write
+    # to the FRAM is seen on its pins, so the power can go in the middle of one, and its cells
+    # can fail; the flash's are inside the chip.
+    CAN = ("reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "corrupt-flash")
 
     def hello(self, conn, arg):
         return {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico", "can": list(self.CAN)}
@@ -154,7 +158,8 @@ class Rp2RigServer(RigServer):
                     "delivered_ul": delivered_nl / 1000, "clock_ms": s["clock_ms"],
                     "power_cuts": s["power_cuts"], "boots": s["boots"], "resets": s["resets"],
                     "step_edges": s["edges"], "flash_erases": s["flash_erases"],
-                    "flash_programs": s["flash_programs"]}
+                    "flash_programs": s["flash_programs"], "fram_writes": s["fram_writes"],
+                    "fram_written_bytes": s["fram_written_bytes"]}
         self._ask(conn, {"cmd": "state"}, shape)
 
     def time(self, conn, arg):
@@ -175,9 +180,12 @@ class Rp2RigServer(RigServer):
 
     def power_cycle(self, conn, arg):
         if arg:
-            raise RigError("power-cycle %s: the rp2040js target cannot cut the power during a given "
-                           "write to flash (the firmware's file writes are not visible on the chip's "
-                           "pins); `power-cycle` cuts it now" % arg)
+            if not arg.isdigit() or int(arg) < 1:
+                raise RigError("power-cycle takes the number of the FRAM write to cut at (1 = next), not %r" % arg)
+            # The N-th write to the FRAM from now, as its pins show it (the flash's are not seen).
+            self._ask(conn, {"cmd": "power-cycle", "at_write": int(arg)},
+                      lambda s: {"power": "armed", "at_write": int(arg), "clock_ms": s["clock_ms"]})
+            return None
         self._ask(conn, {"cmd": "power-cycle"}, lambda s: {"power": "cycled", "clock_ms": s["clock_ms"]})
 
     def battery(self, conn, arg):
@@ -205,8 +213,17 @@ class Rp2RigServer(RigServer):
                        "which has no way to stop its main loop from outside (the emu target can)")
 
     def corrupt_flash(self, conn, arg):
-        raise RigError("corrupt-flash: the rp2040js target's flash holds a littlefs image, whose "
-                       "records the rig cannot find to damage (the emu target can)")
+        """Bits of the FRAM's records flipped, as a failing cell would (the records are on the
+        FRAM; the flash holds a littlefs image of code and keys)."""
+        try:
+            image = (self.sup.dir / "fram.bin").read_bytes()
+        except OSError:
+            raise RigError("corrupt-flash: the board has not started its FRAM yet") from None
+        try:
+            hit, chosen = fram.flips(image, arg or "state", self.sup.random)
+        except ValueError as exc:
+            raise RigError(str(exc)) from None
+        self._ask(conn, {"cmd": "fram-flip", "flips": chosen}, lambda s: {"corrupted": hit})
 
 
 # -- the supervisor -----------------------------------------------------------------------------------
@@ -216,8 +233,13 @@ class Supervisor:
     def __init__(self, directory, firmware, bootrom, node, rp2040js):
         self.dir = Path(directory).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.pins, self.board_info = board_wiring()
+        self.pins, self.board_info, self.board_pins = board_wiring()
         self.stroke_nl = self.board_info["stroke_nl"]
+        self.fram = None  # the FRAM beside the chip: boards/rpi_pico board.json and pins FRAM_*
+        if self.board_info.get("fram_bytes"):
+            self.fram = {"spi": self.board_info["fram_spi"], "cs": self.board_pins["FRAM_CS"],
+                         "bytes": self.board_info["fram_bytes"]}
+        self.random = random.Random()
         self.tones = Tones()
         self.sel = selectors.DefaultSelector()
         self.port_master, self.port_slave = os.openpty()
@@ -241,6 +263,7 @@ class Supervisor:
             "battery_mv": BATTERY_START_MV,
             "battery_divider": self.board_info["battery_divider"],
             "battery_adc_full_scale_mv": self.board_info["battery_adc_full_scale_mv"],
+            "fram": self.fram,
         }
         self.node = subprocess.Popen([node, str(HERE / "pico.mjs"), json.dumps(config)],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)

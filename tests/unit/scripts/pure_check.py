@@ -89,7 +89,7 @@ for name in sorted(os.listdir(store_dir)):
     path = store_dir + "/" + name
     with open(path, "rb") as f:
         whole = f.read()
-    for damage in (whole[: len(whole) // 2], whole[:-1] + bytes([whole[-1] ^ 1])):
+    for damage in (whole[: len(whole) // 2], whole[:-5] + bytes([whole[-5] ^ 1]) + whole[-4:]):  # torn; CRC
         with open(path, "wb") as f:
             f.write(damage)
         loaded = Store(store_dir).load()

@@ -1,0 +1,199 @@
+"""Records on the FRAM (docs/architecture.md, "Records"): the driver speaks the MB85RS protocol to
+the virtual board's device model, a write torn at any byte never loses the previous record nor
+reads as a stroke that was made, a failing cell still does, and records left on the flash move
+onto the FRAM."""
+
+import importlib
+import sys
+
+import pytest
+
+from pump import nvram
+from pump.eventlog import EventLog
+from pump.records import FLASH, FRAM, Records
+from pump.store import RegionSlot, Store
+
+from .conftest import ROOT
+
+ROM = ROOT / "boards" / "emu" / "rom"
+
+
+@pytest.fixture
+def fram_model():
+    """The virtual board's FRAM chip (boards/emu/rom/_fram.py), loaded on CPython."""
+    sys.path.insert(0, str(ROM))
+    try:
+        yield importlib.import_module("_fram")
+    finally:
+        sys.path.remove(str(ROM))
+
+
+class Wiring:
+    """A DummySPI and a DummyPin, as micropython-lib's driver tests use, wired to the chip."""
+
+    def __init__(self, chip):
+        self.chip = chip
+        self.transactions = 0
+
+    # the chip select
+    def value(self, level):
+        if not level:
+            self.transactions += 1
+        self.chip.select(not level)
+
+    # the bus
+    def write(self, buf):
+        self.chip.clock_in(bytes(buf))
+
+    def readinto(self, buf):
+        self.chip.clock_out(buf)
+
+
+@pytest.fixture
+def fram(fram_model, tmp_path):
+    chip = fram_model.Fram(str(tmp_path / "fram.bin"), 131072)
+    wiring = Wiring(chip)
+    return nvram.Fram(wiring, wiring, 131072)
+
+
+def test_the_driver_finds_the_chip_by_its_id(fram, fram_model, tmp_path):
+    assert fram.probe()
+    nothing = Wiring(fram_model.Fram(str(tmp_path / "other.bin"), 16))
+    nothing.chip.clock_out = lambda buf: buf.__setitem__(slice(None), b"\xff" * len(buf))
+    assert not nvram.Fram(nothing, nothing, 16).probe()  # a bus with nothing on it reads 0xFF
+
+
+def test_bytes_written_read_back_and_persist_in_the_file(fram, tmp_path):
+    fram.write(131070, (b"ab", b"cd"))  # across the end: the address wraps, as on the chip
+    assert bytes(fram.read(131070, 2)) == b"ab" and bytes(fram.read(0, 2)) == b"cd"
+    raw = (tmp_path / "fram.bin").read_bytes()
+    assert len(raw) == 131072 and raw[:2] == b"cd" and raw[-2:] == b"ab"
+
+
+def test_a_write_without_its_enable_latch_changes_nothing(fram):
+    spi = fram._spi
+    spi.value(0)
+    spi.write(bytes([0x02, 0, 0, 0]) + b"xyz")  # WRITE with no WREN before it
+    spi.value(1)
+    assert bytes(fram.read(0, 3)) == bytes(3)
+
+
+def test_formatting_writes_the_directory_last_and_a_format_is_kept(fram):
+    regions, formatted = nvram.regions(fram)
+    assert formatted and set(regions) == {name for name, _, _ in nvram.LAYOUT}
+    assert nvram.directory(fram) == {name: (offset, size) for name, offset, size in nvram.LAYOUT}
+    regions[b"stta"].write(0, (b"kept",))
+    assert not nvram.regions(fram)[1]  # formatted already: the records stay
+    assert bytes(fram.read(0x0200, 4)) == b"kept"
+
+
+def test_regions_do_not_overlap_and_fit_the_chip():
+    spans = sorted((offset, offset + size) for _, offset, size in nvram.LAYOUT)
+    assert spans[0][0] >= nvram.DIR_BYTES
+    for (_, end), (start, _) in zip(spans, spans[1:]):
+        assert end <= start
+    assert spans[-1][1] <= 131072
+
+
+def _store(fram):
+    regions, _ = nvram.regions(fram)
+    return Store(slots=(RegionSlot(regions[b"stta"]), RegionSlot(regions[b"sttb"]))), regions
+
+
+def test_a_write_torn_at_every_byte_keeps_the_previous_record(fram):
+    store, regions = _store(fram)
+    store.save(b"settings" * 10)  # both slots
+    store.save(b"stroke 1" * 10, stroke=True)
+    # The next stroke's record, as it would be written whole, into the slot it goes to.
+    slot = regions[b"stta" if (store.seq + 1) % 2 == 0 else b"sttb"]
+    before = bytes(slot.read(0, 200))
+    ram = _Ram()
+    probe = Store(slots=(RegionSlot(nvram.Region(ram, 0, 200)), RegionSlot(nvram.Region(ram, 200, 200))))
+    probe.seq = store.seq
+    probe.save(b"stroke 2" * 10, stroke=True)
+    whole = ram.read((probe.seq & 1) * 200, 200)
+    length = len(b"stroke 2" * 10) + 11 + 8
+    for torn in range(length + 1):
+        slot.write(0, (whole[:torn],))
+        again = Store(slots=(RegionSlot(regions[b"stta"]), RegionSlot(regions[b"sttb"])))
+        loaded = again.load()
+        # The new record counts only once its very last byte is there; until then the previous
+        # one does, and a torn write is never taken for a stroke that was made.
+        assert loaded == (b"stroke 2" if torn == length else b"stroke 1") * 10, torn
+        assert not again.lost_newer, torn
+        slot.write(0, (before,))
+
+
+@pytest.mark.parametrize("where", ["seq", "payload", "crc"])
+def test_a_record_gone_bad_after_it_was_written_whole_is_reported_lost(fram, where):
+    store, regions = _store(fram)
+    store.save(b"older" * 10)
+    store.save(b"newer" * 10, stroke=True)
+    slot = regions[b"stta" if store.seq % 2 == 0 else b"sttb"]
+    offset = {"seq": 5, "payload": 20, "crc": 11 + 50}[where]
+    byte = slot.read(offset, 1)
+    slot.write(offset, (bytes([byte[0] ^ 0x10]),))
+    again = Store(slots=(RegionSlot(regions[b"stta"]), RegionSlot(regions[b"sttb"])))
+    assert again.load() == b"older" * 10 and again.repaired and again.lost_newer
+
+
+def test_a_record_too_big_for_its_slot_is_refused_before_anything_is_written(fram):
+    store, regions = _store(fram)
+    store.save(b"kept")
+    with pytest.raises(ValueError):
+        store.save(bytes(nvram.STATE_SLOT_BYTES))
+    assert Store(slots=(RegionSlot(regions[b"stta"]), RegionSlot(regions[b"sttb"]))).load() == b"kept"
+
+
+class _Ram:
+    """Bytes behind nvram.Region, for building a record as it would be written."""
+
+    def __init__(self):
+        self.mem = bytearray(1024)
+
+    def read(self, addr, n):
+        return bytes(self.mem[addr : addr + n])
+
+    def read_into(self, addr, buf):
+        buf[:] = self.mem[addr : addr + len(buf)]
+
+    def write(self, addr, parts):
+        for part in parts:
+            self.mem[addr : addr + len(part)] = part
+            addr += len(part)
+
+
+def test_the_event_log_on_the_fram_reads_back_after_a_restart(fram):
+    regions, _ = nvram.regions(fram)
+    log = EventLog(region=regions[b"evts"])
+    for n in range(130):  # past the ring's 128 slots
+        log.append(1000 * n, "tick", {"n": n})
+    again = EventLog(region=regions[b"evts"])
+    assert [e["n"] for e in again.read()] == list(range(2, 130))
+    assert again.newest_ms == 129000 and again.seq == 130
+
+
+def test_records_on_the_flash_move_onto_the_fram_and_leave_the_flash(fram, tmp_path):
+    data = str(tmp_path / "data")
+    on_flash = Records(None, data)
+    assert on_flash.medium == FLASH
+    on_flash.state.save(b"the pump's state")
+    on_flash.clock.save(b"0123456789abcdef", stroke=True)
+    on_flash.log.append(5000, "refill", {"volume_ul": 20000})
+    moved = Records(fram, data)
+    assert moved.medium == FRAM and sorted(moved.moved) == ["clock", "log", "state"]
+    assert moved.state.load() == b"the pump's state"
+    assert moved.clock.load() == b"0123456789abcdef"
+    assert [(e["event"], e["volume_ul"], e["t_ms"]) for e in moved.log.read()] == [("refill", 20000, 5000)]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["fram.on"]
+    assert not Records(fram, data).moved  # nothing left to move
+
+
+def test_a_board_whose_fram_held_the_records_and_is_gone_reports_them_lost(fram, tmp_path):
+    data = str(tmp_path / "data")
+    Records(fram, data).state.save(b"on the fram")
+    gone = Records(None, data)
+    assert gone.lost and gone.medium == FLASH
+    gone.state.lost = gone.lost
+    assert gone.state.load() is None and gone.state.repaired  # the pump boots as memory lost
+    assert not Records(None, data).lost  # said once: from then on the pump runs on the flash
