@@ -1,4 +1,6 @@
-"""`make bench`: how fast pump time runs on a virtual board, and the host→firmware round trip.
+"""`make bench`: how fast pump time runs on a virtual board, the host→firmware round trip, and,
+when the official RPI_PICO firmware is given (PUMPSIM_RP2_FIRMWARE), what a stroke costs on an
+emulated Pico: heap, CPU, flash erases and FRAM writes.
 
     python -m pumpsim.hil.bench [--days 90] [--round-trips 200] [--write docs/benchmarks.md]
 
@@ -83,6 +85,107 @@ def run(days, round_trips):
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# The most a pump delivers: 24 mL/day (the dose guard), in 250 nL strokes of the Pico board.
+MAX_STROKES_PER_DAY = 24_000_000 // 250
+YEARS = 7
+# Littlefs on the Pico's flash: 1.4 MB of 4 KB sectors, each good for about 100,000 erases.
+FLASH_SECTORS = 1408 * 1024 // 4096
+SECTOR_ERASES = 100_000
+FRAM_WRITES_PER_BYTE = 10 ** 13  # MB85RS1MT
+ONBOARD = Path(__file__).resolve().parent / "onboard" / "stroke_cost.py"
+
+
+def silicon(fram=True):
+    """The firmware's strokes on official MicroPython on an emulated RP2040, measured on the chip
+    (heap with gc.mem_alloc, CPU with ticks_us) and by the rig (flash erases, FRAM writes).
+    fram=False: the same on a bare Pico, whose firmware keeps its records on flash."""
+    from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+    workdir = Path(tempfile.mkdtemp(prefix="pumpsim-bench-rp2-"))
+    try:
+        info = rp2040js.start(workdir, fram=fram)
+        build_dir = deploy.build("rpi_pico", out_dir=workdir / "build")
+        mpy_b = sum(p.stat().st_size for p in build_dir.rglob("*.mpy"))
+        deploy.deploy(info["port"], "rpi_pico", build_dir=build_dir)  # no key: the REPL stays free
+        time.sleep(2.0)
+        # Once to set up what a first boot writes (the FRAM's format, the flash's flag), then measured.
+        deploy.mpremote(info["port"], "run", str(ONBOARD), timeout=900)
+        rig = Rig.open(info["rig"])
+        before = rig.measure()
+        out = deploy.mpremote(info["port"], "run", str(ONBOARD), timeout=900)
+        after = rig.measure()
+        rig.close()
+    finally:
+        supervisor.stop(workdir)
+        shutil.rmtree(workdir, ignore_errors=True)
+    probe = json.loads(out.strip().splitlines()[-1])
+    strokes = probe["strokes"]
+    us = sorted(probe["stroke_us"])
+    erases = after["flash_erases"] - before["flash_erases"]
+    fram_writes = after["fram_writes"] - before["fram_writes"]
+    fram_bytes = after["fram_written_bytes"] - before["fram_written_bytes"]
+    per_day_erases = erases * MAX_STROKES_PER_DAY / strokes
+    return {
+        "strokes": strokes, "pulses": after["pulses"] - before["pulses"],
+        "bytes_per_stroke": sum(probe["bytes_per_batch"]) / strokes,
+        "bytes_per_stroke_max_batch": max(probe["bytes_per_batch"]) / probe["per_batch"],
+        "cpu_median_us": statistics.median(us), "cpu_p95_us": us[int(len(us) * 0.95) - 1],
+        "heap_b": probe["heap_b"], "after_boot_b": probe["after_boot_b"], "peak_b": probe["peak_b"],
+        "mpy_b": mpy_b, "nvram": probe["nvram"], "freq_mhz": probe["freq_hz"] // 1_000_000,
+        "flash_erases": erases, "fram_writes": fram_writes, "fram_bytes_per_stroke": fram_bytes / strokes,
+        "flash_erases_per_day": per_day_erases,
+        "flash_budget_used": per_day_erases * 365 * YEARS / (FLASH_SECTORS * SECTOR_ERASES),
+        # Each stroke's record goes to one of two slots: a byte of a slot is written every other stroke.
+        "fram_budget_used": MAX_STROKES_PER_DAY * 365 * YEARS / 2 / FRAM_WRITES_PER_BYTE,
+    }
+
+
+def render_silicon(r, bare):
+    return "\n".join([
+        "## A stroke on silicon",
+        "",
+        "Measured by `make bench` when `PUMPSIM_RP2_FIRMWARE` is set: the firmware deployed with",
+        "mpremote to official MicroPython %s on an emulated RP2040 at %d MHz (rp2040js), then"
+        % ("v1.28.0", r["freq_mhz"]),
+        "`hil/onboard/stroke_cost.py` run on it twice, measured the second time (the first formats",
+        "the FRAM): the real pump logic and hardware layer make %d"
+        % r["strokes"],
+        "strokes at the maximum rate (1200 µg/day of 50 µg/mL), in batches of 20 with the collector",
+        "off. Heap and CPU are the chip's own readings (`gc.mem_alloc`, `ticks_us`); erases, FRAM",
+        "writes and pulses are the rig's (%d pulses counted)." % r["pulses"],
+        "",
+        "| figure | value | goal |",
+        "| --- | --- | --- |",
+        "| heap allocated per stroke, mean (worst batch) | %.0f B (%.0f B) | 0 B |"
+        % (r["bytes_per_stroke"], r["bytes_per_stroke_max_batch"]),
+        "| CPU per stroke, median (95th percentile) | %.2f ms (%.2f ms) | ≤ 1 ms |"
+        % (r["cpu_median_us"] / 1000, r["cpu_p95_us"] / 1000),
+        "| heap in use after boot, refill and programme; peak in the run; heap size | %.1f KB; %.1f KB; %.1f KB | |"
+        % (r["after_boot_b"] / 1024, r["peak_b"] / 1024, r["heap_b"] / 1024),
+        "| firmware, .mpy total | %.1f KB | |" % (r["mpy_b"] / 1024),
+        "| where the records are | %s | fram |" % r["nvram"],
+        "| flash erases in the run | %d | 0 |" % r["flash_erases"],
+        "| flash erases per pump day at 96,000 strokes | %.0f | |" % r["flash_erases_per_day"],
+        "| 7 years of them, share of the flash's %d sectors × 100,000 erases | %.2f %% | ≤ 100 %% |"
+        % (FLASH_SECTORS, r["flash_budget_used"] * 100),
+        "| FRAM bytes written per stroke | %.0f B | |" % r["fram_bytes_per_stroke"],
+        "| 7 years at 96,000 strokes a day, share of an FRAM byte's 10^13 writes | %.4f %% | ≤ 100 %% |"
+        % (r["fram_budget_used"] * 100),
+        "",
+        "The same run on a bare Pico, without the FRAM (the firmware keeps its records on flash,",
+        "as files): %.0f B and %.2f ms (median) a stroke, %d flash erases in %d strokes, %.0f erases"
+        % (bare["bytes_per_stroke"], bare["cpu_median_us"] / 1000, bare["flash_erases"], bare["strokes"],
+           bare["flash_erases_per_day"]),
+        "a pump day at the maximum rate: %.0f %% of the flash's seven-year budget, even with perfect"
+        % (bare["flash_budget_used"] * 100),
+        "wear levelling. That is why the records are on the FRAM (docs/architecture.md, \"Records\").",
+        "",
+    ])
+
+
+SILICON_SECTION = "## A stroke on silicon"
+
+
 def render(result, machine):
     return "\n".join([
         "# Benchmarks",
@@ -118,11 +221,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     result = run(args.days, args.round_trips)
     machine = machine_description()
-    print(json.dumps({"result": result, "machine": machine}, indent=2))
+    on_silicon = bare = None
+    if os.environ.get("PUMPSIM_RP2_FIRMWARE"):
+        on_silicon, bare = silicon(), silicon(fram=False)
+    print(json.dumps({"result": result, "machine": machine, "silicon": on_silicon, "bare_pico": bare}, indent=2))
     if args.write:
         path = Path(args.write)
         text = render(result, machine)
         old = path.read_text() if path.exists() else ""
+        if on_silicon is not None:
+            text = text.rstrip("\n") + "\n\n" + render_silicon(on_silicon, bare)
+        elif SILICON_SECTION in old:  # measured when the firmware was given: keep it
+            kept = old[old.index(SILICON_SECTION):]
+            text = text.rstrip("\n") + "\n\n" + (kept[:kept.index(SOAK_SECTION)] if SOAK_SECTION in kept else kept)
         if SOAK_SECTION in old:  # `make soak` owns that section: keep it
             text = text.rstrip("\n") + "\n\n" + old[old.index(SOAK_SECTION):]
         path.write_text(text)

@@ -148,7 +148,7 @@ class Pump:
         struct.pack_into(_COUNTERS, self._counters, 0, self.strokes, self.reservoir_nl,
                          self.delivered_nl, t.credit, t.t_ms, t.bridge_remaining_nl, self.boots,
                          now_ms)
-        self.store.save(bytes(self._counters) + self._blob, stroke)
+        self.store.save(self._counters, stroke, self._blob)  # two pieces: never joined on the FRAM
         self.saved_clock_ms = now_ms
 
     def _restore(self, payload):

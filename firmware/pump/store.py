@@ -60,9 +60,11 @@ class RegionSlot:
         return self._region.read(0, min(self.size, _HEAD_LEN + length + _TAIL_LEN))
 
     def write(self, parts):
-        if sum(len(p) for p in parts) > self.size:
-            raise ValueError("a record of %d bytes does not fit a slot of %d"
-                             % (sum(len(p) for p in parts), self.size))
+        n = 0
+        for part in parts:
+            n += len(part)
+        if n > self.size:
+            raise ValueError("a record of %d bytes does not fit a slot of %d" % (n, self.size))
         self._region.write(0, parts)
 
 
@@ -83,6 +85,7 @@ class Store:
         self.lost = False
         self._head = bytearray(_HEAD_LEN)
         self._tail = bytearray(_TAIL_LEN)
+        self._parts = [b"", b"", b"", b""]  # reused: no tuple per write
 
     def _read(self, slot):
         """(seq, payload, kind) of a valid slot; None if it was never written; False if it is bad.
@@ -173,7 +176,9 @@ class Store:
         # Big-endian: the byte that always differs from the older record's, whose bytes a write
         # in place goes over (seq - 2: the same slot), is the very last one written.
         struct.pack_into(">I", tail, 4, self.seq)
-        self._slots[self.seq & 1].write((head, payload, more, tail))
+        parts = self._parts
+        parts[0], parts[1], parts[2], parts[3] = head, payload, more, tail
+        self._slots[self.seq & 1].write(parts)
 
     def check(self):
         """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently)."""

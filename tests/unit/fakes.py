@@ -93,9 +93,9 @@ class MemoryStore:
         self.seq = 0
         self.repaired = False
 
-    def save(self, payload, stroke=False):
+    def save(self, payload, stroke=False, more=b""):
         self.seq += 1
-        self.last = bytes(payload)
+        self.last = bytes(payload) + bytes(more)
 
     def load(self):
         return self.last

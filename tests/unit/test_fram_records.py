@@ -197,3 +197,20 @@ def test_a_board_whose_fram_held_the_records_and_is_gone_reports_them_lost(fram,
     gone.state.lost = gone.lost
     assert gone.state.load() is None and gone.state.repaired  # the pump boots as memory lost
     assert not Records(None, data).lost  # said once: from then on the pump runs on the flash
+
+
+def test_the_layout_table_in_the_architecture_doc_is_the_firmware_s():
+    import re
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    rows = {}
+    table = text[text.index("| region | offset |"):].split("\n\n")[0].splitlines()[2:]
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        names = re.findall(r"`(\w+)`", cells[0])
+        offsets = [int(o, 16) for o in cells[1].split(",")]
+        size = int(cells[2].split()[0])
+        for name, offset in zip(names, offsets):
+            rows[name.encode()] = (offset, size)
+    assert rows == {name: (offset, size) for name, offset, size in nvram.LAYOUT}
+    assert "| directory | 0x0000 | %d |" % nvram.DIR_BYTES in text

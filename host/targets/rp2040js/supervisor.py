@@ -230,13 +230,13 @@ class Rp2RigServer(RigServer):
 
 
 class Supervisor:
-    def __init__(self, directory, firmware, bootrom, node, rp2040js):
+    def __init__(self, directory, firmware, bootrom, node, rp2040js, fram=True):
         self.dir = Path(directory).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
         self.pins, self.board_info, self.board_pins = board_wiring()
         self.stroke_nl = self.board_info["stroke_nl"]
         self.fram = None  # the FRAM beside the chip: boards/rpi_pico board.json and pins FRAM_*
-        if self.board_info.get("fram_bytes"):
+        if fram and self.board_info.get("fram_bytes"):
             self.fram = {"spi": self.board_info["fram_spi"], "cs": self.board_pins["FRAM_CS"],
                          "bytes": self.board_info["fram_bytes"]}
         self.random = random.Random()
@@ -434,8 +434,9 @@ class Supervisor:
 # -- background process ----------------------------------------------------------------------------
 
 
-def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 10):
-    """Boot an emulated Pico in DIR in the background; returns emu.json's content."""
+def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 10, fram=True):
+    """Boot an emulated Pico in DIR in the background; returns emu.json's content. fram=False:
+    a bare Pico, without the FRAM the board's data fits (the firmware keeps its records on flash)."""
     directory = Path(directory).resolve()
     running = info(directory)
     if running:
@@ -443,8 +444,8 @@ def start(directory, firmware=None, bootrom=None, timeout_s=_READY_TIMEOUT_S + 1
     find_node(), find_rp2040js()  # a clear error here, before anything starts
     firmware, bootrom = find_firmware(firmware), find_bootrom(bootrom)
     directory.mkdir(parents=True, exist_ok=True)
-    return launch(directory, "pumpsim.targets.rp2040js.supervisor", ["--firmware", firmware, "--bootrom", bootrom],
-                  "the emulated Pico", TargetError, timeout_s)
+    args = ["--firmware", firmware, "--bootrom", bootrom] + ([] if fram else ["--no-fram"])
+    return launch(directory, "pumpsim.targets.rp2040js.supervisor", args, "the emulated Pico", TargetError, timeout_s)
 
 
 def make_image(directory, timeout_s=600.0):
@@ -483,11 +484,12 @@ def main(argv=None):
     parser.add_argument("--dir", required=True)
     parser.add_argument("--firmware")
     parser.add_argument("--bootrom")
+    parser.add_argument("--no-fram", action="store_true", help="a bare Pico: no FRAM on SPI0")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     try:
         firmware, bootrom = find_firmware(args.firmware), find_bootrom(args.bootrom)
-        sup = Supervisor(args.dir, firmware, bootrom, find_node(), find_rp2040js())
+        sup = Supervisor(args.dir, firmware, bootrom, find_node(), find_rp2040js(), fram=not args.no_fram)
     except TargetError as exc:
         log.error("%s", exc)
         return 1
