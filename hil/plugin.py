@@ -48,7 +48,7 @@ NEEDS = {
     "stepped-clock": "pump time moves only when the test moves it (`advance`, `clock`)",
     "reset": "a hard reset of the board, power kept",
     "power-cut": "the board's power cut and restored",
-    "power-cut-mid-write": "the power cut in the middle of a given flash write",
+    "power-cut-mid-write": "the power cut in the middle of a given write to the records (FRAM, or flash)",
     "motor-stall": "the motor's feedback driven: stalled, intermittent, the next N attempts failing",
     "battery": "the battery voltage the board's ADC reads",
     "tones": "the buzzer's tones recorded",

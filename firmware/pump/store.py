@@ -85,7 +85,7 @@ class Store:
         self.lost = False
         self._head = bytearray(_HEAD_LEN)
         self._tail = bytearray(_TAIL_LEN)
-        self._parts = [b"", b"", b"", b""]  # reused: no tuple per write
+        self._parts = [self._head, b"", b"", self._tail]  # reused: no tuple per write
 
     def _read(self, slot):
         """(seq, payload, kind) of a valid slot; None if it was never written; False if it is bad.
@@ -177,7 +177,7 @@ class Store:
         # in place goes over (seq - 2: the same slot), is the very last one written.
         struct.pack_into(">I", tail, 4, self.seq)
         parts = self._parts
-        parts[0], parts[1], parts[2], parts[3] = head, payload, more, tail
+        parts[1], parts[2] = payload, more
         self._slots[self.seq & 1].write(parts)
 
     def check(self):
