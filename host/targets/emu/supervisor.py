@@ -67,7 +67,7 @@ def _record_seq(path):
 
 
 class Supervisor:
-    def __init__(self, directory, micropython, clock_mode="stepped", reset_causes="all"):
+    def __init__(self, directory, micropython, clock_mode="stepped", reset_causes="all", fram=True):
         if reset_causes not in RESET_CAUSES:
             raise ValueError("reset causes are %s, not %r" % (" or ".join(RESET_CAUSES), reset_causes))
         self.reset_causes = reset_causes
@@ -92,7 +92,7 @@ class Supervisor:
         self.battery_pin = self.pins["BATTERY_ADC"]
         # The board's FRAM (board.json fram_bytes, pins FRAM_*): a file beside the flash folder.
         self.fram = None
-        if self.board_info.get("fram_bytes"):
+        if fram and self.board_info.get("fram_bytes"):
             self.fram = (self.dir / "fram.bin", self.pins["FRAM_CS"], self.board_info["fram_bytes"])
         self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
         self.stall_left = state.get("stall_left", 0)
@@ -619,8 +619,9 @@ class Supervisor:
 # -- background process ------------------------------------------------------------------------
 
 
-def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_causes="all"):
-    """Boot a virtual board in DIR in the background; returns emu.json's content."""
+def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_causes="all", fram=True):
+    """Boot a virtual board in DIR in the background; returns emu.json's content. fram=False: the
+    board without its FRAM (the firmware keeps its records on flash)."""
     directory = Path(directory).resolve()
     Clock(mode=clock)  # refuses a bad mode before anything starts
     if reset_causes not in RESET_CAUSES:
@@ -631,7 +632,8 @@ def start(directory, micropython=None, clock="stepped", timeout_s=15.0, reset_ca
     directory.mkdir(parents=True, exist_ok=True)
     binary = find_micropython(micropython)
     return launch(directory, "pumpsim.targets.emu.supervisor",
-                  ["--clock", clock, "--micropython", binary, "--reset-causes", reset_causes],
+                  ["--clock", clock, "--micropython", binary, "--reset-causes", reset_causes]
+                  + ([] if fram else ["--no-fram"]),
                   "the virtual board", EmuError, timeout_s)
 
 
@@ -641,9 +643,11 @@ def main(argv=None):
     parser.add_argument("--clock", default="stepped")
     parser.add_argument("--micropython")
     parser.add_argument("--reset-causes", default="all", choices=RESET_CAUSES)
+    parser.add_argument("--no-fram", action="store_true", help="the board without its FRAM")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock, args.reset_causes)
+    sup = Supervisor(args.dir, find_micropython(args.micropython), args.clock, args.reset_causes,
+                     fram=not args.no_fram)
     sup.save_state()
     return serve_in_background(sup, {"board": "emu", "micropython": sup.micropython})
 
