@@ -59,6 +59,21 @@ TRANSITIONS = (
 TRIGGERS = tuple(sorted(set(t[0] for t in TRANSITIONS)))
 
 
+def _index(rows):
+    """{trigger: {source: row}}: a stroke asks the table twice, and a lookup must allocate nothing
+    (a (trigger, state) key would be a new tuple each time)."""
+    index = {}
+    for row in rows:
+        by_source = index.setdefault(row[0], {})
+        if row[1] in by_source:
+            raise ValueError("two rows for %s in %s" % (row[0], row[1]))
+        by_source[row[1]] = row
+    return index
+
+
+_BY_TRIGGER = _index(TRANSITIONS)
+
+
 class Machine:
     def __init__(self, ctx, state=BOOT, motor=None):
         self._ctx = ctx
@@ -70,10 +85,8 @@ class Machine:
         return self._state
 
     def _row(self, trigger):
-        for row in TRANSITIONS:
-            if row[0] == trigger and row[1] == self._state:
-                return row
-        return None
+        by_source = _BY_TRIGGER.get(trigger)
+        return None if by_source is None else by_source.get(self._state)
 
     def allowed(self, trigger):
         row = self._row(trigger)
