@@ -103,9 +103,7 @@ class Store:
         if magic != _MAGIC:
             self._whole_seq = -1
             return False
-        self._closing = seq
-        if self._written_whole(slot, data, end, seq):
-            self._whole_seq = self._closing
+        self._whole_seq = self._seq_if_whole(slot, data, end, seq)
         if len(data) != end + _TAIL_LEN:
             return False
         if struct.unpack_from("<I", data, end)[0] != binascii.crc32(memoryview(data)[:end]) & 0xFFFFFFFF:
@@ -114,24 +112,23 @@ class Store:
             return False  # in place: the CRC holds, but the write was torn before its last bytes
         return seq, bytes(data[_HEAD_LEN:end]), kind
 
-    def _written_whole(self, slot, data, end, seq):
-        """A file keeps its length: a torn write is short. In place, a torn write ends in the old
-        record's bytes, so it never reached its closing seq; a whole record whose header seq went
-        bad still has it, and its CRC holds with that seq put back."""
+    @staticmethod
+    def _seq_if_whole(slot, data, end, seq):
+        """The seq of a record that was written whole, None for a torn write. A file keeps its
+        length: a torn write is short. In place, a torn write ends in the old record's bytes, so
+        it never reached its closing seq; a whole record whose header seq went bad still has it,
+        and its CRC holds with that seq put back."""
         if len(data) < end + _TAIL_LEN:
-            return False
+            return None
         if slot.sized:
-            return len(data) == end + _TAIL_LEN
+            return seq if len(data) == end + _TAIL_LEN else None
         closing = struct.unpack_from(">I", data, end + 4)[0]
         if closing == seq:
-            return True
+            return seq
         head = bytearray(data[:_HEAD_LEN])
         struct.pack_into("<I", head, 4, closing)
         crc = binascii.crc32(memoryview(data)[_HEAD_LEN:end], binascii.crc32(head)) & 0xFFFFFFFF
-        if crc == struct.unpack_from("<I", data, end)[0]:
-            self._closing = closing
-            return True
-        return False
+        return closing if crc == struct.unpack_from("<I", data, end)[0] else None
 
     def load(self):
         """The newest valid payload, or None when no slot holds one. `repaired` tells whether a

@@ -33,12 +33,9 @@ class Wiring:
 
     def __init__(self, chip):
         self.chip = chip
-        self.transactions = 0
 
     # the chip select
     def value(self, level):
-        if not level:
-            self.transactions += 1
         self.chip.select(not level)
 
     # the bus
