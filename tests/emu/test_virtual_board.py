@@ -80,6 +80,19 @@ def test_a_soft_reset_from_the_raw_repl_stays_in_the_repl_as_on_a_pico(toy_board
     assert rig.measure()["pulses"] == before + 1000
 
 
+def test_what_the_board_printed_before_a_reset_reaches_the_host(toy_board, line):
+    """mpremote's `reset` waits for the byte that closes its paste, printed just before the
+    reset: the virtual board must not drop output the board had already sent."""
+    info, rig = toy_board
+    for attempt in range(3):  # the output raced the reset: each attempt could lose it
+        line.write(b"q")  # the toy application returns to the REPL
+        read_for(line, 0.3)
+        line.write(b"import machine; print('A' * 30000 + '!'); machine.reset()\r")
+        out = read_for(line, 1.5)
+        assert out.count(b"A") - 1 == 30000 and b"A!" in out, (attempt, out.count(b"A"), out[-200:])
+    assert rig.measure()["boots"] == 4
+
+
 def test_pulses_survive_a_power_cycle(toy_board):
     info, rig = toy_board
     rig.advance(DAY_MS)

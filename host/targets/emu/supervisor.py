@@ -188,6 +188,8 @@ class Supervisor:
                 self.sel.unregister(fd)
             except (KeyError, ValueError):
                 pass
+        board.kill()
+        self._drain(board)
         board.close()
         restart, self.restart = self.restart, None
         if restart is None:
@@ -312,6 +314,21 @@ class Supervisor:
         if not board.attached:
             self._track_repl(board, data)
         self.to_host(data)
+
+    def _drain(self, board):
+        """What a board printed before it stopped still reaches the host: it left the board before
+        the message that reset it (mpremote's `reset` waits for the byte that ends its paste)."""
+        board.enter_raw = False  # a board that is gone takes no more input
+        while True:
+            try:
+                data = os.read(board.master, 4096)
+            except OSError:  # nothing more (EAGAIN), or the board's side is closed (EIO)
+                return
+            if not data:
+                return
+            if not board.attached:
+                self._track_repl(board, data)
+            self.to_host(data)
 
     def _track_repl(self, board, data):
         tail = board.out_tail + data
