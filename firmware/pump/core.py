@@ -117,9 +117,11 @@ class Pump:
         if self.battery_mv:
             a.set(al.BATTERY_EOS, self.battery_mv <= self.eos_mv, now_ms)
             a.set(al.BATTERY_ERI, self.battery_mv <= self.eri_mv, now_ms)
+        if len(a.events) == before:
+            return False  # nothing changed (and no slice made of nothing)
         for code, active, at_ms in a.events[before:]:
             self.log.append(at_ms, "alarm", {"code": code, "active": active, "priority": al.PRIORITY[code]})
-        return len(a.events) > before
+        return True
 
     def note(self, event, fields=None):
         self.log.append(self.clock.now_ms(), event, fields)

@@ -2,10 +2,12 @@
 #
 # Two slots, written in turn: magic, seq, length, kind, payload, CRC-32, and the seq once more
 # (big-endian, so that its low byte comes last). A write torn by a power cut leaves a slot whose
-# CRC or closing seq fails; the other slot still holds the previous record. Loading takes the valid slot with the highest seq. A slot is a file of the flash
-# filesystem (a torn write is a short file) or a fixed span of an FRAM (a torn write is a prefix
-# of the new record over the old one's bytes): the closing seq tells either kind of torn write
-# from a record that was written whole and went bad later.
+# CRC or closing seq fails; the other slot still holds the previous record. Loading takes the
+# valid slot with the highest seq. A slot is a file of the flash filesystem (a torn write is a
+# short file) or a fixed span of an FRAM (a torn write is a prefix of the new record over the old
+# one's bytes): the closing seq tells either kind of torn write from a record that was written
+# whole and went bad later. In place, a stroke's record whose settings are already in its slot
+# rewrites the rest only, in the same order.
 import os
 import struct
 
@@ -67,6 +69,10 @@ class RegionSlot:
             raise ValueError("a record of %d bytes does not fit a slot of %d" % (n, self.size))
         self._region.write(0, parts)
 
+    def write_at(self, at, parts):
+        """Part of a record whose length the last whole write here set: within the slot."""
+        self._region.write(at, parts)
+
 
 class Store:
     def __init__(self, directory=None, name="state", slots=None):
@@ -86,6 +92,12 @@ class Store:
         self._head = bytearray(_HEAD_LEN)
         self._tail = bytearray(_TAIL_LEN)
         self._parts = [self._head, b"", b"", self._tail]  # reused: no tuple per write
+        self._front = [self._head, b""]
+        self._back = [self._tail]
+        # In place, per slot: the `more` of the last record written there whole, and where it
+        # begins. A stroke's record whose `more` is that same object rewrites only the rest.
+        self._kept = [None, None]
+        self._kept_at = [0, 0]
 
     def _read(self, slot):
         """(seq, payload, kind) of a valid slot; None if it was never written; False if it is bad.
@@ -175,8 +187,28 @@ class Store:
         struct.pack_into(">I", tail, 4, self.seq)
         parts = self._parts
         parts[1], parts[2] = payload, more
-        self._slots[self.seq & 1].write(parts)
+        i = self.seq & 1
+        slot = self._slots[i]
+        if isinstance(slot, RegionSlot) and kind == _STROKE and more and self._kept[i] is more \
+                and self._kept_at[i] == len(payload):
+            # The same bytes change as in a whole write, in the same order: a power cut tears this
+            # write exactly as it would tear the whole one.
+            front = self._front
+            front[1] = payload
+            slot.write_at(0, front)
+            slot.write_at(_HEAD_LEN + len(payload) + len(more), self._back)
+        else:
+            self._kept[i] = None  # until this write is whole
+            slot.write(parts)
+            if not slot.sized:  # a file is written whole every time
+                self._kept[i], self._kept_at[i] = more, len(payload)
 
     def check(self):
-        """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently)."""
-        return sum(1 for slot in self._slots if self._read(slot) is False)
+        """How many slots hold a record that fails its CRC (a scrub: flash cells fail silently).
+        A bad slot is written whole next time."""
+        bad = 0
+        for i in range(2):
+            if self._read(self._slots[i]) is False:
+                self._kept[i] = None  # what it keeps in place is not trusted
+                bad += 1
+        return bad

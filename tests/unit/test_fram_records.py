@@ -121,6 +121,88 @@ def test_a_write_torn_at_every_byte_keeps_the_previous_record(fram):
         slot.write(0, (before,))
 
 
+class _Recorder:
+    """A region that keeps what each write sends, in order."""
+
+    def __init__(self, region):
+        self.region = region
+        self.size = region.size
+        self.sent = []
+
+    def read(self, at, n):
+        return self.region.read(at, n)
+
+    def write(self, at, parts):
+        self.sent.append((at, b"".join(bytes(p) for p in parts)))
+        self.region.write(at, parts)
+
+
+def _recorded_store(fram):
+    regions, _ = nvram.regions(fram)
+    slots = [regions[b"stta"], regions[b"sttb"]]
+    recorders = [_Recorder(r) for r in slots]
+    return Store(slots=tuple(RegionSlot(r) for r in recorders)), slots, recorders
+
+
+BLOB = b"settings" * 40
+
+
+def test_a_stroke_record_rewrites_only_its_counters_and_tears_as_a_whole_write_would(fram):
+    store, slots, recorders = _recorded_store(fram)
+    store.save(b"counts 0" * 2, more=BLOB)  # both slots, whole
+    store.save(b"counts 1" * 2, stroke=True, more=BLOB)
+    i = (store.seq + 1) & 1  # the slot the next stroke's record goes to
+    before = bytes(slots[i].read(0, 400))
+    recorders[i].sent.clear()
+    store.save(b"counts 2" * 2, stroke=True, more=BLOB)
+    sent = recorders[i].sent
+    # The header and counters, then the CRC and closing seq: the 320 B of settings stay in place.
+    assert [(at, len(data)) for at, data in sent] == [(0, 11 + 16), (11 + 16 + len(BLOB), 8)]
+    # What lands is what a whole write of that record would have left.
+    ram = _Ram()
+    probe = Store(slots=(RegionSlot(nvram.Region(ram, 0, 400)), RegionSlot(nvram.Region(ram, 400, 400))))
+    probe.seq = store.seq - 1
+    probe.save(b"counts 2" * 2, stroke=True, more=BLOB)
+    whole = ram.read(i * 400, 11 + 16 + len(BLOB) + 8)
+    assert bytes(slots[i].read(0, len(whole))) == whole
+    # Torn after any byte sent, the previous stroke's record is the one that loads.
+    stream = [(at + k, data[k]) for at, data in sent for k in range(len(data))]
+    for torn in range(len(stream) + 1):
+        slots[i].write(0, (before,))
+        for addr, byte in stream[:torn]:
+            slots[i].write(addr, (bytes([byte]),))
+        again = Store(slots=(RegionSlot(slots[0]), RegionSlot(slots[1])))
+        assert again.load() == (b"counts 2" if torn == len(stream) else b"counts 1") * 2 + BLOB, torn
+        assert not again.lost_newer, torn
+
+
+def test_settings_that_went_bad_in_a_slot_are_written_whole_after_a_scrub(fram):
+    store, slots, recorders = _recorded_store(fram)
+    store.save(b"counts 0" * 2, more=BLOB)
+    i = (store.seq + 1) & 1
+    slots[i].write(11 + 16 + 100, (b"X",))  # a failing cell inside the settings kept there
+    assert store.check() == 1
+    recorders[i].sent.clear()
+    store.save(b"counts 1" * 2, stroke=True, more=BLOB)
+    assert [len(data) for _, data in recorders[i].sent] == [11 + 16 + len(BLOB) + 8]
+    again = Store(slots=(RegionSlot(slots[0]), RegionSlot(slots[1])))
+    assert again.load() == b"counts 1" * 2 + BLOB and not again.repaired
+
+
+def test_new_settings_are_written_whole_to_each_slot_before_strokes_keep_them(fram):
+    store, slots, recorders = _recorded_store(fram)
+    store.save(b"counts 0" * 2, more=BLOB)
+    newer = b"changed!" * 40
+    for r in recorders:
+        r.sent.clear()
+    for n in range(1, 5):
+        store.save(b"counts %d" % n * 2, stroke=True, more=newer)
+    lengths = [len(d) for r in recorders for _, d in r.sent]
+    whole = 11 + 16 + len(newer) + 8
+    assert sorted(lengths) == sorted([whole, whole, 27, 8, 27, 8])
+    assert Store(slots=(RegionSlot(slots[0]), RegionSlot(slots[1]))).load() == b"counts 4" * 2 + newer
+
+
 @pytest.mark.parametrize("where", ["seq", "payload", "crc"])
 def test_a_record_gone_bad_after_it_was_written_whole_is_reported_lost(fram, where):
     store, regions = _store(fram)

@@ -524,26 +524,20 @@ class Chip {
     // The FRAM on SPI: its chip select, and a byte back for every byte out.
     if (fram) {
       const spi = rp.spi[config.fram.spi];
-      // 6. A byte's transfer completes the moment it is sent, so a DMA transfer of 32 bytes or
-      //    more (MicroPython's machine.SPI uses DMA from 32) sends every byte before the RX
-      //    channel runs once: the RX FIFO overflows and the RX channel waits forever. As on
-      //    silicon, the next byte goes out only once there is room for its answer.
-      let held = null;
+      // 6. A byte's transfer completed the moment it was sent, so a DMA transfer of 32 bytes or
+      //    more (MicroPython's machine.SPI uses DMA from 32) sent every byte before the RX
+      //    channel ran once: the RX FIFO overflowed and the RX channel waited forever. Here, as
+      //    on silicon, a byte takes its time on the wire: its bits at the SPI clock the firmware
+      //    set (clk_peri / (CPSDVSR x (1 + SCR))). The RX channel keeps up, and what a record
+      //    costs in CPU time grows with its length.
+      let sending = 0;
+      const shifted = rp.clock.createAlarm(() => spi.completeTransmit(sending));
       spi.onTransmit = (value) => {
-        const answer = fram.transfer(value);
+        sending = fram.transfer(value);
         stateDirty = true;
-        if (spi.rxFIFO.full) held = answer; // busy until the host reads: the TX FIFO waits
-        else spi.completeTransmit(answer);
-      };
-      const read = spi.readUint32.bind(spi);
-      spi.readUint32 = (offset) => {
-        const value = read(offset);
-        if (offset === SSPDR && held !== null) {
-          const answer = held;
-          held = null;
-          spi.completeTransmit(answer);
-        }
-        return value;
+        const bits = (spi.control0 & 0xf) + 1;
+        const divisor = Math.max(2, spi.clockDivisor) * (1 + ((spi.control0 >> 8) & 0xff));
+        shifted.schedule(bits * divisor * 1e9 / rp.clkPeri);
       };
       fram.select(false);
       rp.gpio[config.fram.cs].addListener((value) => fram.select(value === 0));
