@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+PORT_LINK = "ttyACM0"  # DIR/ttyACM0: the board's serial port, a link to its pty
+
 
 def pid_alive(pid):
     try:
@@ -97,8 +99,16 @@ def serve_in_background(sup, announce, ready=None):
     if ready is not None and not ready():
         sup.shutdown()
         return 1
-    emu_json = {"port": sup.port, "rig": "socket://127.0.0.1:%d" % sup.rig.port, "pid": os.getpid(),
-                "dir": str(sup.dir), "key": str(sup.dir / "host.key"), **announce}
+    # The port is a stable path in the board's folder, as a Pico's /dev/ttyACM0 is: tools that
+    # take any /dev/pts/* port for an emulator's (mpremote, pyboard.py) would wait on it for
+    # ever. The pty itself stays at hand as `pty`.
+    link = sup.dir / PORT_LINK
+    tmp_link = sup.dir / (PORT_LINK + ".tmp")
+    tmp_link.unlink(missing_ok=True)
+    os.symlink(sup.port, tmp_link)
+    os.replace(tmp_link, link)
+    emu_json = {"port": str(link), "pty": sup.port, "rig": "socket://127.0.0.1:%d" % sup.rig.port,
+                "pid": os.getpid(), "dir": str(sup.dir), "key": str(sup.dir / "host.key"), **announce}
     tmp = sup.dir / "emu.json.tmp"
     tmp.write_text(json.dumps(emu_json))
     try:
@@ -107,5 +117,6 @@ def serve_in_background(sup, announce, ready=None):
     finally:
         sup.shutdown()
         (sup.dir / "emu.json").unlink(missing_ok=True)
+        link.unlink(missing_ok=True)
         logging.getLogger("pumpsim.emu").info("stopped")
     return 0

@@ -1,6 +1,7 @@
 """The virtual board behaves like a board on USB: REPL tools work, resets restart it, the rig
 counts every pulse and owns time."""
 
+import os
 import time
 
 import pytest
@@ -211,3 +212,13 @@ def test_a_spinning_application_is_reset_by_its_watchdog(tmp_path):
             assert time.monotonic() - started >= 9
     finally:
         supervisor.stop(directory)
+
+
+def test_the_port_is_a_link_in_the_board_folder_to_its_pty(toy_board, tmp_path):
+    """A stable path, as a Pico's /dev/ttyACM0 is, that no tool takes for an emulator's pty."""
+    info, rig = toy_board
+    link = tmp_path / "board" / "ttyACM0"
+    assert info["port"] == os.path.abspath(link) and info["pty"].startswith("/dev/pts/")
+    assert os.readlink(link) == info["pty"]
+    supervisor.stop(tmp_path / "board")
+    assert not os.path.lexists(link)  # no board, no port

@@ -3,6 +3,7 @@ fed, across mpremote's soft resets too; `mpremote reset` or the time limit bring
 
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -53,6 +54,26 @@ def test_maintenance_then_mpremote_then_reset_resumes_therapy(bench):
     assert status["state"] == "infusing"
     assert status["daily_dose_ug"] == 500
     assert last_boot(bench)["cause"] == "maintenance_end"
+
+
+def test_mpremote_at_a_running_pump_fails_within_its_timeout_and_therapy_goes_on(bench):
+    """As at a Pico whose application holds the line: mpremote cannot enter the raw REPL and
+    says so after its 10 s, the pump keeps the line and its therapy. A /dev/pts/* port would
+    make mpremote wait for ever (it takes such a port for an emulator's): the port is a link.
+    The board sat asleep for those 10 s of wall time: it was not hung, and is not reset."""
+    client = bench.client()
+    client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
+    client.program_continuous(daily_dose_ug=500)
+    client.close()
+    assert not bench.port.startswith("/dev/pts/")
+    started = time.monotonic()
+    attempt = mpremote(bench.port, "fs", "ls")
+    assert attempt.returncode != 0 and "could not enter raw repl" in attempt.stdout + attempt.stderr
+    assert time.monotonic() - started < 30
+    bench.advance_days(1)
+    assert bench.rig.measure()["pulses"] == 500
+    assert bench.rig.measure()["boots"] == 1
+    assert bench.client().status()["state"] == "infusing"
 
 
 def test_soft_resets_in_maintenance_keep_the_watchdog_fed(bench):

@@ -377,6 +377,8 @@ class Supervisor:
     def wake(self, board):
         board.parked_until = None
         board.pending_input = False
+        # Its silence counts from now: asleep, however long, it was not hung.
+        board.last_msg_wall = time.monotonic()
         # Time asleep in a wait does not count against the watchdog, provided the board feeds it
         # between its waits (a wait may wake once for input that is already gone): a board that
         # never feeds is reset all the same.
