@@ -152,7 +152,9 @@ def render_silicon(r, bare):
         % r["strokes"],
         "strokes at the maximum rate (1200 µg/day of 50 µg/mL), in batches of 20 with the collector",
         "off. Heap and CPU are the chip's own readings (`gc.mem_alloc`, `ticks_us`); erases, FRAM",
-        "writes and pulses are the rig's (%d pulses counted)." % r["pulses"],
+        "writes and pulses are the rig's (%d pulses counted). CPU time is as rp2040js counts it:"
+        % r["pulses"],
+        "cycles per instruction, and each SPI byte's bits at the clock the firmware set.",
         "",
         "| figure | value | goal |",
         "| --- | --- | --- |",
