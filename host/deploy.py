@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from pumpsim.errors import DeployError
@@ -105,6 +106,15 @@ def mpremote(port, *args, timeout=120):
 # Written on the board before mpremote resets it: the firmware's next boot logs the reset as
 # commanded (rp2 reports machine.reset() as a watchdog reset). Without firmware yet, nothing.
 _NOTE_RESET = "try:\n from pump import hal\n hal.note_reset('commanded')\nexcept ImportError:\n pass"
+# mpremote's `reset` returns at once and the board resets 100 ms later (time.sleep_ms(100), then
+# machine.reset()): what a host sends before then goes to the REPL that is about to end.
+_RESET_SETTLE_S = 0.5
+
+
+def _reset(port, *args):
+    """mpremote args, then `reset`; returns once the board has reset."""
+    mpremote(port, *args, "+", "exec", _NOTE_RESET, "+", "reset")
+    time.sleep(_RESET_SETTLE_S)
 
 
 def deploy(port, board, build_dir=None):
@@ -114,8 +124,7 @@ def deploy(port, board, build_dir=None):
     for path in sorted(out.rglob("*")):
         if path.is_file():
             args += ["+", "fs", "cp", str(path), ":" + path.relative_to(out).as_posix()]
-    args += ["+", "exec", _NOTE_RESET, "+", "reset"]
-    mpremote(port, *args)
+    _reset(port, *args)
     return out
 
 
@@ -145,4 +154,4 @@ def provision_key(port, key):
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "pump.key"
         path.write_bytes(key)
-        mpremote(port, "fs", "cp", str(path), ":pump.key", "+", "exec", _NOTE_RESET, "+", "reset")
+        _reset(port, "fs", "cp", str(path), ":pump.key")

@@ -67,3 +67,11 @@ def line(toy_board):
     port = serial.serial_for_url(info["port"], timeout=0.05)
     yield port
     port.close()
+
+
+def wait_for(predicate, timeout_s, what, interval_s=0.05):
+    import time
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "waited %.0f s for %s" % (timeout_s, what)
+        time.sleep(interval_s)

@@ -18,6 +18,18 @@ def mpremote(port, *args):
                           capture_output=True, text=True, timeout=60)
 
 
+def mpremote_reset(bench):
+    """`mpremote reset`, until the board has reset: mpremote soft-resets into the raw REPL, then
+    returns at once while the board waits 100 ms, in real time, before machine.reset()."""
+    boots = bench.rig.measure()["boots"]
+    reset = mpremote(bench.port, "reset")
+    assert reset.returncode == 0, reset.stderr
+    deadline = time.monotonic() + 10
+    while bench.rig.measure()["boots"] < boots + 2:
+        assert time.monotonic() < deadline, "the board did not reset"
+        time.sleep(0.05)
+
+
 def infusing_then_maintenance(bench):
     client = bench.client()
     client.refill(volume_ul=20_000, concentration_ug_per_ml=2000)
@@ -46,8 +58,7 @@ def test_maintenance_then_mpremote_then_reset_resumes_therapy(bench):
     bench.advance_ms(10 * MINUTE_MS)
     assert bench.rig.measure()["pulses"] == 500  # stopped while in maintenance
 
-    reset = mpremote(bench.port, "reset")
-    assert reset.returncode == 0, reset.stderr
+    mpremote_reset(bench)
     bench.advance_days(1)
     assert bench.rig.measure()["pulses"] == 1000  # the programmed therapy runs again
     status = bench.client().status()

@@ -31,7 +31,13 @@ def _flush():
 def _call(kind, arg):
     _pack(kind, arg)
     _flush()
-    if _port.readinto(_in) != 9:
+    try:
+        got = _port.readinto(_in)
+    except KeyboardInterrupt:
+        # Ctrl-C at the REPL while the answer was on its way: take it, or the next call would.
+        _port.readinto(_in)
+        raise
+    if got != 9:
         # The supervisor is gone: a board without power does not run.
         raise SystemExit(1)
     return struct.unpack(_FMT, _in)
@@ -118,5 +124,6 @@ RUNNING = ord("U")
 # write must ask it first.
 STEPPED_ARMED = ord("t")
 RUNNING_ARMED = ord("u")
+RTC_SET = ord("C")  # the RTC was set: arg is what it now adds to the rig's clock, in ms
 
 armed = False

@@ -7,6 +7,11 @@ import sys
 sys.path[:] = [sys.path[0], "", "lib"]
 
 import _wire  # noqa: E402
+import _line  # noqa: E402
+import _micropython  # noqa: E402
+import time  # noqa: E402
+
+sys.modules["micropython"] = _micropython
 
 
 def _exists(path):
@@ -33,6 +38,7 @@ def _run(path):
 def _boot():
     app = os.getenv("PUMPSIM_BOOT") == "app" and _exists("main.py")
     _wire.send_now(_wire.BOOT, 1 if app else 0)
+    time.app = app  # the rig owns time from power-up to the application's end
     if _exists("boot.py"):
         _run("boot.py")
     if app:
@@ -40,14 +46,19 @@ def _boot():
 
         _flash.install()
         _wire.batching = True
+        _line.app = True
+        _line.raw(True)
         try:
             _run("main.py")
         finally:
             _wire.batching = False
             _wire.flush()
             _flash.uninstall()
+            _line.app = False
+            _line.raw(False)
+            time.to_repl()
         _wire.send_now(_wire.BOOT, 0)
 
 
 _boot()
-del _boot, _run, _exists, _wire, os, sys
+del _boot, _run, _exists, _wire, _line, _micropython, time, os, sys

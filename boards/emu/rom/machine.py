@@ -263,12 +263,36 @@ def freq(hz=None):
     _freq_hz = hz
 
 
+class RTC:
+    """The board's RTC: the rig's clock since its epoch, as time.time() reads it. Setting it moves
+    what the board reads, never the rig's clock (pump time in a stepped rig stays put)."""
+
+    def __init__(self, id=0):
+        pass
+
+    def datetime(self, datetimetuple=None):
+        """(year, month, day, weekday, hours, minutes, seconds, subseconds), weekday 0 = Monday."""
+        if datetimetuple is None:
+            t = _time.gmtime(_time.time())
+            return (t[0], t[1], t[2], t[6], t[3], t[4], t[5], 0)
+        year, month, day, _, hours, minutes, seconds = datetimetuple[:7]
+        _time.set_rtc_ms(_time.mktime((year, month, day, hours, minutes, seconds, 0, 0)) * 1000)
+
+
 def idle():
+    if not _time.app:
+        return _time.sleep_ms(1)  # at the REPL: until the next tick, in real time
     _time.sleep_until(_time.now_ms())
 
 
 def lightsleep(ms=None):
-    _time.sleep_ms(ms) if ms is not None else _time.sleep_until(-1)
+    if ms is not None:
+        _time.sleep_ms(ms)
+    elif not _time.app:
+        while True:  # nothing wakes it here but a reset
+            _time.sleep(1)
+    else:
+        _time.sleep_until(-1)
 
 
 deepsleep = lightsleep

@@ -1,5 +1,6 @@
-# select.poll whose timeouts run in pump time: the board sleeps in the rig until its deadline or
-# until the supervisor delivers serial input. Shadows the built-in (reachable as uselect).
+# select.poll whose timeouts run in pump time while the application runs: the board sleeps in
+# the rig until its deadline or until the supervisor delivers serial input. At the REPL they run
+# in real time, as on a board. Shadows the built-in (reachable as uselect).
 import uselect as _uselect
 from uselect import POLLERR, POLLHUP, POLLIN, POLLOUT  # noqa: F401
 
@@ -20,6 +21,8 @@ class _Poll:
         self._poll.modify(obj, mask)
 
     def poll(self, timeout=-1):
+        if not _time.app:
+            return self._poll.poll(-1 if timeout is None else timeout)
         ready = self._poll.poll(0)
         if ready or timeout == 0:
             return ready
@@ -31,6 +34,8 @@ class _Poll:
                 return ready
 
     def ipoll(self, timeout=-1, flags=0):
+        if not _time.app:
+            return self._poll.ipoll(-1 if timeout is None else timeout, flags)
         return iter(self.poll(timeout))
 
 

@@ -26,7 +26,7 @@ import tty
 from pathlib import Path
 
 from ..process import info, launch, serve_in_background, stop  # noqa: F401 - stop: every target's boards stop alike
-from .clock import FOREVER, Clock
+from .clock import Clock
 from .. import fram
 from .rigserver import RigServer
 from .tones import Tones
@@ -39,6 +39,10 @@ HERE = Path(pumpsim.boards.emu.__file__).resolve().parent
 _MSG = struct.Struct("<bq")
 _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+# The friendly REPL's banner ends so, after a reset and after Ctrl-B leaves the raw REPL.
+_FRIENDLY_BANNER = b'Type "help()" for more information.\r\n'
+# At most one Ctrl-C in this time: a second SIGINT before the first is taken ends the unix port.
+_INTERRUPT_GAP_S = 0.1
 _OUT_LIMIT = 1 << 16
 _IN_LIMIT = 1 << 16
 _CAUSE_SOFT = 5
@@ -99,6 +103,8 @@ class Supervisor:
         # kept: the board's RTC reads rig time; volatile: it restarts at its epoch at every
         # power-up and reset, as a Pico's does (from the next one). A soft reset keeps it.
         self.rtc = state.get("rtc", "kept")
+        # What setting the board's RTC (machine.RTC) added to it: kept as the RTC keeps its time.
+        self.rtc_offset_ms = state.get("rtc_offset_ms", 0)
         self.boot_ms = self.clock.now_ms()
         self.attempts = 0
         # When the motor last failed to turn: the phase of the pump's stall retries, seen on the wire.
@@ -138,6 +144,7 @@ class Supervisor:
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
                  "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms, "rtc": self.rtc,
+                 "rtc_offset_ms": self.rtc_offset_ms,
                  "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(state))
@@ -151,9 +158,11 @@ class Supervisor:
         self.boots += 1
         if cause != "soft":
             self.boot_ms = self.clock.now_ms()
+            if self.rtc == "volatile":
+                self.rtc_offset_ms = 0  # a Pico's RTC forgets what it was set to
         cause = self._reported_cause(cause)
         self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms,
-                           self.fram)
+                           self.fram, self.rtc_offset_ms)
         if watchdog:
             self.board.wdt_ms, self.board.wdt_fed_ms = watchdog
         self.sel.register(self.board.master, selectors.EVENT_READ, self._from_board)
@@ -263,9 +272,13 @@ class Supervisor:
         board = self.board
         if not data or board is None:
             return
-        if not board.attached and board.raw_repl and b"\x02" in data:
-            board.raw_repl = False
-            board.out_tail = b""  # the banner seen before must not count again
+        if not board.attached and not board.output.raw:
+            if b"\x03" in data and board.executing():
+                # Code runs at the REPL: Ctrl-C interrupts it, and the interrupt takes the byte,
+                # as a Pico's USB does while its interrupt character is set.
+                data = data.replace(b"\x03", b"")
+                board.interrupt(_INTERRUPT_GAP_S)
+            data = board.input.feed(data, friendly=not board.raw_repl)
         board.in_buf += data
         self._flush_board(board)
 
@@ -313,7 +326,13 @@ class Supervisor:
             return
         if not board.attached:
             self._track_repl(board, data)
-        self.to_host(data)
+        self.to_host(board.output.feed(data))
+
+    def _release_held(self):
+        """Output held as the possible start of a marker goes out once nothing more came."""
+        board = self.board
+        if board is not None and board.output.hold_wait_s() == 0.0:
+            self.to_host(board.output.release())
 
     def _drain(self, board):
         """What a board printed before it stopped still reaches the host: it left the board before
@@ -328,13 +347,19 @@ class Supervisor:
                 return
             if not board.attached:
                 self._track_repl(board, data)
-            self.to_host(data)
+            self.to_host(board.output.feed(data))
+        self.to_host(board.output.release())
 
     def _track_repl(self, board, data):
+        """Which REPL the board is in, as its output shows: the banner it printed last."""
         tail = board.out_tail + data
+        raw_at = tail.rfind(_RAW_BANNER)
+        friendly_at = tail.rfind(_FRIENDLY_BANNER)
+        if raw_at >= 0 or friendly_at >= 0:
+            board.raw_repl = raw_at > friendly_at
+            # A banner counts once: output after it must not find it again.
+            tail = tail[max(raw_at + len(_RAW_BANNER), friendly_at + len(_FRIENDLY_BANNER)):]
         board.out_tail = tail[-64:]
-        if _RAW_BANNER in tail:
-            board.raw_repl = True
         if board.enter_raw and tail.endswith(b">>> "):
             board.enter_raw = False
             os.write(board.master, b"\x01")
@@ -441,6 +466,8 @@ class Supervisor:
             self.check_watchdog()
             if self.board is board:
                 self.repl_time()
+        elif kind == 67:  # C: the board's RTC was set
+            self.rtc_offset_ms = arg
         elif kind == 82:  # R: machine.reset() / soft_reset()
             if arg == _CAUSE_SOFT:
                 self.request_restart("raw" if board.raw_repl else "app", "soft", banner=True)
@@ -536,10 +563,6 @@ class Supervisor:
             return
         if board.pending_input:
             self.wake(board)
-        elif not board.attached and until_ms != FOREVER:
-            # The REPL sleeping (time.sleep_ms before machine.reset()): not pump time.
-            self.clock.set_now(until_ms)
-            self.wake(board)
         elif self.clock.try_sleep(until_ms):
             self.wake(board)
         else:
@@ -614,10 +637,12 @@ class Supervisor:
         self.power_up("app", "pwron")
         last_save = time.monotonic()
         while self.running:
-            timeout = min(t for t in (self._timers(), self._repl_timer_wait_s(), self.rig.timeout(), 1.0)
+            held = self.board.output.hold_wait_s() if self.board is not None else None
+            timeout = min(t for t in (self._timers(), self._repl_timer_wait_s(), self.rig.timeout(), held, 1.0)
                           if t is not None)
             for key, mask in self.sel.select(timeout):
                 key.data(mask)
+            self._release_held()
             if not self.clock.stepped:
                 self.repl_time()
             self.check_watchdog()

@@ -1,7 +1,10 @@
 """One run of the MicroPython unix port as a board: from power-up or reset until it exits."""
 
+import functools
 import os
+import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -12,12 +15,30 @@ from pathlib import Path
 import pumpsim.boards.emu
 from pumpsim.errors import PumpsimError
 
+from .serial_line import BoardOutput, HostInput
+
 # The virtual board's silicon, shadowing the unix port's own modules.
 ROM = Path(pumpsim.boards.emu.__file__).resolve().parent / "rom"
 
 
+# What the board says it is, in its banner and in os.uname().machine, as a Pico says
+# "Raspberry Pi Pico with RP2040".
+MACHINE = "pumpsim virtual board (emu) with the MicroPython unix port"
+
+
 class EmuError(PumpsimError):
     """The virtual board could not be started, found or stopped."""
+
+
+@functools.lru_cache(maxsize=None)
+def port_machine(micropython):
+    """What the unix port's banner names as its machine ("linux [GCC ...] version")."""
+    try:
+        result = subprocess.run([micropython, "-c", "import sys; print(sys.implementation._machine)"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip()
 
 
 def find_micropython(explicit=None):
@@ -40,10 +61,18 @@ def find_micropython(explicit=None):
 class Board:
     """One run of the unix port: from power-up or reset until it exits."""
 
-    def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0, fram=None):
+    def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0, fram=None, rtc_offset_ms=0):
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
         self.wire, child_wire = socket.socketpair()
+        # The board marks where its output is raw (docs/architecture.md "The serial line").
+        mark = secrets.token_hex(8)
+        machine = port_machine(micropython)
+        self.output = BoardOutput(b"\x1b_" + mark.encode() + b";",
+                                  ("; %s\r\n" % machine).encode() if machine else b"",
+                                  ("; %s\r\n" % MACHINE).encode())
+        self.input = HostInput()
+        self.last_interrupt = 0.0
         # The timers' ticks go on a socket of their own: the thread that runs their callbacks
         # waits on it while the main program uses the wire.
         self.timer_wire, child_timer = socket.socketpair()
@@ -56,6 +85,9 @@ class Board:
             PUMPSIM_UID=uid,
             PUMPSIM_RTC=rtc,
             PUMPSIM_BOOT_MS=str(boot_ms),
+            PUMPSIM_RTC_OFFSET_MS=str(rtc_offset_ms),
+            PUMPSIM_MARK=mark,
+            PUMPSIM_MACHINE=MACHINE,
         )
         if fram is not None:  # (path, chip-select pin, bytes): the board's FRAM (boards/emu/rom/_fram.py)
             env.update(PUMPSIM_FRAM=str(fram[0]), PUMPSIM_FRAM_CS=str(fram[1]), PUMPSIM_FRAM_BYTES=str(fram[2]))
@@ -92,6 +124,25 @@ class Board:
         self.wakes_since_feed = 0
         self.timers = {}  # id -> [period_ms, next_ms, one_shot]
         self.timer_busy = False  # a tick was sent; its callback has not said it is done
+
+    def executing(self):
+        """True while code runs at the REPL with Ctrl-C on: the unix port catches SIGINT exactly
+        then (at its prompt, and after kbd_intr(-1), SIGINT would end it)."""
+        try:
+            with open("/proc/%d/status" % self.proc.pid) as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) >> (signal.SIGINT - 1) & 1)
+        except (OSError, ValueError):
+            pass
+        return False
+
+    def interrupt(self, gap_s):
+        """Ctrl-C: KeyboardInterrupt in the running code, at most once in gap_s."""
+        now = time.monotonic()
+        if now - self.last_interrupt >= gap_s and self.proc.poll() is None:
+            self.last_interrupt = now
+            self.proc.send_signal(signal.SIGINT)
 
     def kill(self):
         if self.proc.poll() is None:
