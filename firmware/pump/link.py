@@ -106,10 +106,10 @@ class Framer:
     def feed(self, data, out):
         """Append (seq, Request or PumpError) items to out for each line completed in data."""
         for byte in data:
-            if byte == _NL:
+            if byte == _NL or byte == _CR:
+                # A terminal's Enter ends a line too: a REPL tool poking at the running pump
+                # (ampy, rshell, pyboard.py send \r) is told at once that this is no REPL.
                 self._end_line(out)
-            elif byte == _CR:
-                continue
             elif not self._in_frame:
                 if byte == _START:
                     self._in_frame = True

@@ -66,6 +66,18 @@ def test_bytes_without_a_newline_produce_nothing_yet():
     assert feed(b">1 status {}")[1] == []
 
 
+def test_a_carriage_return_ends_a_line_as_a_terminal_enter_does():
+    """A REPL tool at the running pump sends \r\x03\x03\r\x01: it is answered at once, so it
+    fails within its own timeout instead of waiting for ever; a frame ended \r\n counts once."""
+    _, out = feed(b"\r\x03\x03\r\x01")
+    (seq, exc), = out
+    assert seq == 0 and isinstance(exc, FrameError)
+    _, out = feed(frame(7, "status").replace(b"\n", b"\r\n"))
+    assert [(seq, request.verb) for seq, request in out] == [(7, "status")]
+    _, out = feed(frame(8, "status").replace(b"\n", b"\r"))
+    assert [seq for seq, _ in out] == [8]
+
+
 def test_encode_carries_a_valid_crc():
     line = link.encode("<", 5, "ok", {"x": 1})
     body, crc = line.rstrip(b"\n").rsplit(b"*", 1)

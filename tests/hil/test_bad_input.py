@@ -126,7 +126,9 @@ GARBAGE = [
     (b">1 program {\"mode\":\"continuous\",\"daily_dose_ug\":900}*00000000\n", 0, "E_CRC"),
     (with_crc(b">2 warp {}"), 2, "E_UNKNOWN"),
     (with_crc(b">3 program {\"mode\":\"continuous\",\"daily_dose_ug\":900}"), 3, "E_AUTH"),
-] + [(chunk + b"\n", 0, "E_FRAME") for chunk in (bytes(range(256)) * 4).split(b"\n")]
+    # A REPL tool's Ctrl-C, Ctrl-C, Enter: ended by \r, as a terminal's Enter, it is answered too.
+    (b"\r\x03\x03\r", 0, "E_FRAME"),
+] + [(chunk + b"\n", 0, "E_FRAME") for chunk in (bytes(range(256)) * 4).replace(b"\r", b"\n").split(b"\n")]
 
 
 def test_garbage_and_control_bytes_never_stop_the_pump(programmed):
