@@ -141,6 +141,7 @@ class RigServer:
             "power_cuts": sup.power_cuts,
             "boots": sup.boots,
             "last_failed_ms": sup.last_failed_ms,
+            "last_pulse_ms": sup.last_pulse_ms,
         }
 
     def time(self, conn, arg):

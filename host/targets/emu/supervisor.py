@@ -109,6 +109,7 @@ class Supervisor:
         self.attempts = 0
         # When the motor last failed to turn: the phase of the pump's stall retries, seen on the wire.
         self.last_failed_ms = state.get("last_failed_ms")
+        self.last_pulse_ms = state.get("last_pulse_ms")
         model = self.board_info["battery_model"]
         self.battery_drain = (model["drain_uv_per_day"], model["drain_nv_per_stroke"])
         self.battery_base = state.get("battery_base") or [model["fresh_mv"] * 1000, 0, 0]
@@ -143,7 +144,8 @@ class Supervisor:
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
-                 "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms, "rtc": self.rtc,
+                 "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms,
+                 "last_pulse_ms": self.last_pulse_ms, "rtc": self.rtc,
                  "rtc_offset_ms": self.rtc_offset_ms,
                  "battery_base": self.battery_base}
         tmp = self.state_path.with_suffix(".tmp")
@@ -487,6 +489,7 @@ class Supervisor:
             moved = self.stall == "off" or (self.stall == "intermittent" and self.attempts % 2 == 0)
         if moved:
             self.pulses += 1
+            self.last_pulse_ms = self.clock.now_ms()
         else:
             self.last_failed_ms = self.clock.now_ms()
         self.levels[self.feedback_pin] = 1 if moved else 0

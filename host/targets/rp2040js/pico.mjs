@@ -138,6 +138,8 @@ const rig = {
   flash_programmed_bytes: saved.flash_programmed_bytes || 0,
   fram_writes: saved.fram_writes || 0,
   fram_written_bytes: saved.fram_written_bytes || 0,
+  last_pulse_ms: saved.last_pulse_ms ?? null,    // rig time of the newest stroke the motor made
+  last_failed_ms: saved.last_failed_ms ?? null,  // rig time of the newest attempt that did not turn
 };
 let boots = 0;
 let attempts = 0;
@@ -699,7 +701,12 @@ function step() {
   } else {
     moved = rig.stall === 'off' || (rig.stall === 'intermittent' && attempts % 2 === 0);
   }
-  if (moved) rig.pulses++;
+  if (moved) {
+    rig.pulses++;
+    rig.last_pulse_ms = chip.clockMs();
+  } else {
+    rig.last_failed_ms = chip.clockMs();
+  }
   stateDirty = true;
   return moved;
 }

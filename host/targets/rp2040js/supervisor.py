@@ -159,7 +159,8 @@ class Rp2RigServer(RigServer):
                     "power_cuts": s["power_cuts"], "boots": s["boots"], "resets": s["resets"],
                     "step_edges": s["edges"], "flash_erases": s["flash_erases"],
                     "flash_programs": s["flash_programs"], "fram_writes": s["fram_writes"],
-                    "fram_written_bytes": s["fram_written_bytes"]}
+                    "fram_written_bytes": s["fram_written_bytes"],
+                    "last_pulse_ms": s["last_pulse_ms"], "last_failed_ms": s["last_failed_ms"]}
         self._ask(conn, {"cmd": "state"}, shape)
 
     def time(self, conn, arg):
