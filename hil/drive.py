@@ -17,6 +17,7 @@ from pumpsim.client import PumpClient
 from pumpsim.errors import Refused
 from pumpsim.hil.model import PumpModel, Refusal
 from pumpsim.hil.rig import Rig
+from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
 
 FLAG = {"low_reservoir_ul": "--low-reservoir-ml", "empty_reservoir_ul": "--empty-reservoir-ml",
         "tubing_ul": "--tubing-ul", "catheter_ul": "--catheter-ul",
@@ -58,7 +59,7 @@ class Board:
 
         self._supervisor = supervisor
         self.dir = Path(tempfile.mkdtemp(prefix="pumpsim-model-"))
-        shutil.copytree(flash, self.dir / "flash")
+        shutil.copy(flash, self.dir / FLASH_IMAGE)
         (self.dir / "host.key").write_text(key.hex() + "\n")
         info = supervisor.start(self.dir, micropython=micropython)
         self.port, self.key = info["port"], key
@@ -457,9 +458,10 @@ def probe_contract(client, say):
 
 
 def make_image(directory, micropython=None):
-    """Deploy the firmware once into a board's flash; boards then start from copies of it."""
+    """Deploy the firmware once into a board's flash; boards then start from copies of its image."""
     from pumpsim import deploy
     from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.emu.flashfs import FlashFiles
 
     directory = Path(directory)
     info = supervisor.start(directory, micropython=micropython)
@@ -469,5 +471,5 @@ def make_image(directory, micropython=None):
         deploy.deploy(info["port"], "emu", build_dir=deploy.build("emu", out_dir=directory / "build"))
     finally:
         supervisor.stop(directory)
-    shutil.rmtree(directory / "flash" / "data", ignore_errors=True)
-    return directory / "flash", key
+    FlashFiles(directory, micropython).remove("data")
+    return directory / FLASH_IMAGE, key

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pumpsim.hil.rig import DAY_MS, Rig
+from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
 
 
 def pytest_addoption(parser):
@@ -257,7 +258,8 @@ def bench(request, tmp_path):
         (directory / "host.key").write_text(key.hex() + "\n")
         info = rp2040js.start(directory)
     else:
-        shutil.copytree(flash, directory / "flash")
+        directory.mkdir()
+        shutil.copy(flash, directory / FLASH_IMAGE)
         (directory / "host.key").write_text(key.hex() + "\n")
         info = supervisor.start(directory, micropython=config.getoption("pumpsim_micropython"))
     bench = Bench(info["port"], info["rig"], key, directory, declared=needs, nodeid=request.node.nodeid)

@@ -344,17 +344,19 @@ def cmd_emu_start(args):
         return _start_rp2040js(args)
     from pumpsim import deploy
     from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.emu.flashfs import FlashFiles
 
     if args.firmware:
         raise UsageError("emu start: --firmware is for --target rp2040js (the emu target runs the unix port)")
     directory = Path(args.dir)
     try:
+        deployed = supervisor.info(directory) is not None or FlashFiles(directory, args.micropython).exists("main.py")
         info = supervisor.start(directory, micropython=args.micropython, clock=args.clock or "stepped",
                                 reset_causes=args.reset_causes)
     except (supervisor.EmuError, ValueError) as exc:
         raise PumpsimError(str(exc)) from None
     try:
-        if not (directory / "flash" / "main.py").exists():
+        if not deployed:
             key = deploy.new_key()
             (directory / "host.key").write_text(key.hex() + "\n")
             deploy.provision_key(info["port"], key)

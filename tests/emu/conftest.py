@@ -7,6 +7,7 @@ import pytest
 import serial
 
 from pumpsim.targets.emu import supervisor
+from pumpsim.targets.emu.flashfs import FlashFiles
 from pumpsim.hil.rig import Rig
 
 # A toy application: strokes every 172.8 s of pump time (500 a day), echoes what it reads, and
@@ -41,8 +42,7 @@ def mpremote(port, *args, timeout=30):
 @pytest.fixture
 def toy_board(tmp_path):
     directory = tmp_path / "board"
-    (directory / "flash").mkdir(parents=True)
-    (directory / "flash" / "main.py").write_text(TOY_MAIN)
+    FlashFiles(directory).write("main.py", TOY_MAIN)
     info = supervisor.start(directory)
     rig = Rig.open(info["rig"])
     try:

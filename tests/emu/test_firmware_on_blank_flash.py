@@ -11,6 +11,7 @@ from pumpsim import cli, deploy
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import Rig
 from pumpsim.targets.emu import supervisor
+from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
 
 from .conftest import mpremote, read_for
 
@@ -24,7 +25,6 @@ def boots(client):
 @pytest.fixture
 def blank(tmp_path):
     directory = tmp_path / "board"
-    (directory / "flash").mkdir(parents=True)
     info = supervisor.start(directory, reset_causes="rp2")
     yield info
     supervisor.stop(directory)
@@ -68,7 +68,8 @@ def test_deploy_then_provision_from_blank_flash(blank, tmp_path):
 def rp2_board(pumpsim_image, tmp_path):
     flash, key = pumpsim_image
     directory = tmp_path / "board"
-    shutil.copytree(flash, directory / "flash")
+    directory.mkdir()
+    shutil.copy(flash, directory / FLASH_IMAGE)
     info = supervisor.start(directory, reset_causes="rp2")
     rig = Rig.open(info["rig"])
     client = PumpClient.open(info["port"], key=key, timeout=10)

@@ -8,6 +8,7 @@ import pytest
 import serial
 
 from pumpsim.targets.emu import supervisor
+from pumpsim.targets.emu.flashfs import FlashFiles
 from pumpsim.hil.rig import RigError
 
 from .conftest import mpremote, read_for, wait_for
@@ -175,7 +176,9 @@ def test_mpremote_run_and_cp_work_in_the_repl(toy_board, line, tmp_path):
     assert "flash: ['main.py']" in ran.stdout
     copied = mpremote(info["port"], "fs", "cp", str(script), ":hello.py", "+", "fs", "cat", ":hello.py")
     assert copied.returncode == 0 and "print('flash:'" in copied.stdout
-    assert (tmp_path / "board" / "flash" / "hello.py").read_text() == script.read_text()
+    # On the board's flash, where the host reads it once the board is off.
+    supervisor.stop(tmp_path / "board")
+    assert FlashFiles(tmp_path / "board").read("hello.py") == script.read_bytes()
 
 
 SPINNER = """
@@ -198,8 +201,7 @@ def test_a_spinning_application_is_reset_by_its_watchdog(tmp_path):
     from pumpsim.hil.rig import Rig
 
     directory = tmp_path / "spin"
-    (directory / "flash").mkdir(parents=True)
-    (directory / "flash" / "main.py").write_text(SPINNER)
+    FlashFiles(directory).write("main.py", SPINNER)
     info = supervisor.start(directory)
     try:
         with Rig.open(info["rig"]) as rig:

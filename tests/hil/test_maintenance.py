@@ -8,28 +8,13 @@ import time
 
 import pytest
 
+from .helpers import mpremote, mpremote_reset
+
 pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
 BIN = os.path.dirname(sys.executable)
 DAY_MS = 86_400_000
 MINUTE_MS = 60_000
-
-
-def mpremote(port, *args):
-    return subprocess.run([sys.executable, "-m", "mpremote", "connect", port, *args],
-                          capture_output=True, text=True, timeout=60)
-
-
-def mpremote_reset(bench):
-    """`mpremote reset`, until the board has reset: mpremote soft-resets into the raw REPL, then
-    returns at once while the board waits 100 ms, in real time, before machine.reset()."""
-    boots = bench.rig.measure()["boots"]
-    reset = mpremote(bench.port, "reset")
-    assert reset.returncode == 0, reset.stderr
-    deadline = time.monotonic() + 10
-    while bench.rig.measure()["boots"] < boots + 2:
-        assert time.monotonic() < deadline, "the board did not reset"
-        time.sleep(0.05)
 
 
 def infusing_then_maintenance(bench):

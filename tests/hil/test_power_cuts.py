@@ -1,12 +1,17 @@
-"""Power cuts at 200 random moments, half of them in the middle of a flash write: the firmware's
-count never falls behind the rig's nor runs ahead by more than one stroke, the therapy resumes
-every time, and the event log stays whole."""
+"""Power cuts at 200 random moments, half of them in the middle of a write to the records: the
+firmware's count never falls behind the rig's nor runs ahead by more than one stroke, the therapy
+resumes every time, and the event log stays whole. On the FRAM, and on a board without one, whose
+records are littlefs files on its flash, torn at its page boundaries."""
 
 import random
+import shutil
 
 import pytest
 
+from pumpsim.hil.plugin import Bench
 from pumpsim.hil.verify import check_delivered, daily_profile_volume_nl
+from pumpsim.targets.emu import supervisor
+from pumpsim.targets.emu.flashfs import IMAGE
 
 pytestmark = pytest.mark.pumpsim_needs("stepped-clock")
 
@@ -14,8 +19,29 @@ STEPS = [(0, 600), (8 * 60, 450), (20 * 60, 600)]
 CUTS = 200
 
 
+@pytest.fixture(params=["fram", "flash"])
+def records_on(request, tmp_path):
+    """The bench, its records on the FRAM; or a board built without the FRAM."""
+    if request.param == "fram":
+        yield request.param, request.getfixturevalue("bench")
+        return
+    image, key = request.getfixturevalue("pumpsim_image")
+    directory = tmp_path / "bare"
+    directory.mkdir()
+    shutil.copy(image, directory / IMAGE)
+    (directory / "host.key").write_text(key.hex() + "\n")
+    info = supervisor.start(directory, fram=False)
+    bench = Bench(info["port"], info["rig"], key, directory)
+    try:
+        yield request.param, bench
+    finally:
+        bench.close()
+        supervisor.stop(directory)
+
+
 @pytest.mark.pumpsim_needs("power-cut", "power-cut-mid-write")
-def test_200_power_cuts_lose_nothing(bench):
+def test_200_power_cuts_lose_nothing(records_on):
+    where, bench = records_on
     rng = random.Random(20261124)
     client = bench.client()
     client.refill(volume_ul=40_000, concentration_ug_per_ml=2000)
@@ -59,3 +85,4 @@ def test_200_power_cuts_lose_nothing(bench):
     boots = [e for e in events if e["event"] == "boot"]
     assert boots and all(e["cause"] == "power-on" for e in boots)
     assert client.status()["boots"] == final["boots"]
+    assert client.status()["nvram"] == where

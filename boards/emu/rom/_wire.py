@@ -124,6 +124,7 @@ RUNNING = ord("U")
 # write must ask it first.
 STEPPED_ARMED = ord("t")
 RUNNING_ARMED = ord("u")
+FLASH_ERASE = ord("E")  # a block of the flash was erased (arg: the block)
 RTC_SET = ord("C")  # the RTC was set: arg is what it now adds to the rig's clock, in ms
 
 armed = False

@@ -1,17 +1,22 @@
 # The virtual board's boot ROM: what a MicroPython board does at reset, on the unix port.
-# Runs boot.py, then main.py on a power-up or a soft reset from the friendly REPL, then leaves
-# the REPL to the supervisor's pty. The working directory is the board's flash.
+# Mounts the board's flash at "/", runs boot.py, then main.py on a power-up or a soft reset from
+# the friendly REPL, then leaves the REPL to the supervisor's pty.
 import os
 import sys
 
-sys.path[:] = [sys.path[0], "", "lib"]
-
+# The ROM's own modules come from the host's filesystem, so every one is imported before the
+# flash hides it.
 import _wire  # noqa: E402
 import _line  # noqa: E402
 import _micropython  # noqa: E402
+import machine  # noqa: E402,F401
+import select  # noqa: E402,F401
 import time  # noqa: E402
+import _flash  # noqa: E402
 
 sys.modules["micropython"] = _micropython
+_flash.mount(os.getenv("PUMPSIM_FLASH"), int(os.getenv("PUMPSIM_FLASH_BLOCKS") or "0"), _wire)
+sys.path[:] = ["", ".frozen", "/lib"]
 
 
 def _exists(path):
@@ -42,9 +47,6 @@ def _boot():
     if _exists("boot.py"):
         _run("boot.py")
     if app:
-        import _flash
-
-        _flash.install()
         _wire.batching = True
         _line.app = True
         _line.raw(True)
@@ -53,7 +55,6 @@ def _boot():
         finally:
             _wire.batching = False
             _wire.flush()
-            _flash.uninstall()
             _line.app = False
             _line.raw(False)
             time.to_repl()
@@ -61,4 +62,4 @@ def _boot():
 
 
 _boot()
-del _boot, _run, _exists, _wire, _line, _micropython, time, os, sys
+del _boot, _run, _exists, _wire, _line, _micropython, machine, select, time, _flash, os, sys

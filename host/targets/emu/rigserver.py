@@ -142,6 +142,7 @@ class RigServer:
             "boots": sup.boots,
             "last_failed_ms": sup.last_failed_ms,
             "last_pulse_ms": sup.last_pulse_ms,
+            "flash_erases": sup.flash_erases,
         }
 
     def time(self, conn, arg):

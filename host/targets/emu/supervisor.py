@@ -1,7 +1,7 @@
 """The virtual board: the MicroPython unix port made to look like a board plugged in over USB.
 
 The supervisor owns a public pty (what pyserial and mpremote open), runs the unix port on a
-private raw pty with the flash folder as its working directory, restarts it on every kind of
+private raw pty with its flash image (DIR/flash.img) mounted as its filesystem, restarts it on every kind of
 reset, and plays the rig: it counts MOTOR_STEP pulses and owns pump time.
 
     python -m pumpsim.targets.emu.supervisor --dir DIR [--clock stepped] [--micropython PATH]
@@ -31,6 +31,8 @@ from .. import fram
 from .rigserver import RigServer
 from .tones import Tones
 from .unixport import Board, EmuError, find_micropython
+from . import flashfs
+from .flashfs import IMAGE as FLASH_IMAGE
 
 import pumpsim.boards.emu
 
@@ -64,12 +66,6 @@ def read_pins(board_dir=HERE):
         return {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
 
 
-def _record_seq(path):
-    """The seq of a record copy (bytes 4-7 of its header), -1 when there is none to read."""
-    head = path.read_bytes()[:8]
-    return struct.unpack_from("<I", head, 4)[0] if len(head) == 8 else -1
-
-
 class Supervisor:
     def __init__(self, directory, micropython, clock_mode="stepped", reset_causes="all", fram=True):
         if reset_causes not in RESET_CAUSES:
@@ -77,8 +73,12 @@ class Supervisor:
         self.reset_causes = reset_causes
         self.last_cause = "pwron"
         self.dir = Path(directory).resolve()
-        self.flash = self.dir / "flash"
-        self.flash.mkdir(parents=True, exist_ok=True)
+        # The board's flash: a littlefs image as a Pico's (boards/emu/rom/_flash.py); a new board's
+        # is blank, and its first boot makes the filesystem, as a Pico's does.
+        self.flash = self.dir / FLASH_IMAGE
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if not self.flash.exists():
+            flashfs.blank(self.flash)
         self.micropython = micropython
         self.state_path = self.dir / "rig.json"
         state = self._load_state()
@@ -116,6 +116,7 @@ class Supervisor:
         self.tones = Tones()
         self.boots = 0
         self.power_cuts = state.get("power_cuts", 0)
+        self.flash_erases = state.get("flash_erases", 0)  # blocks erased, over the board's life
         self.cut_at_write = None
         self.writes_seen = 0
         self.random = random.Random(state.get("seed", 0))
@@ -144,6 +145,7 @@ class Supervisor:
     def save_state(self):
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
+                 "flash_erases": self.flash_erases,
                  "stall_left": self.stall_left, "last_failed_ms": self.last_failed_ms,
                  "last_pulse_ms": self.last_pulse_ms, "rtc": self.rtc,
                  "rtc_offset_ms": self.rtc_offset_ms,
@@ -163,7 +165,7 @@ class Supervisor:
             if self.rtc == "volatile":
                 self.rtc_offset_ms = 0  # a Pico's RTC forgets what it was set to
         cause = self._reported_cause(cause)
-        self.board = Board(self.micropython, self.flash, mode, cause, self.uid, self.rtc, self.boot_ms,
+        self.board = Board(self.micropython, (self.flash, flashfs.BLOCKS), mode, cause, self.uid, self.rtc, self.boot_ms,
                            self.fram, self.rtc_offset_ms)
         if watchdog:
             self.board.wdt_ms, self.board.wdt_fed_ms = watchdog
@@ -454,6 +456,8 @@ class Supervisor:
                          self.writes_seen, allowed, arg)
                 self.cut_at_write = None
             self._reply(board, ord("V"), allowed)
+        elif kind == 69:  # E: a block of the flash was erased
+            self.flash_erases += 1
         elif kind == 75:  # K: the power went during a write
             self.power_cuts += 1
             self.request_restart("app", "pwron")
@@ -517,26 +521,16 @@ class Supervisor:
             self.board.parked_until = None
 
     def corrupt_flash(self, target):
-        """Flip bytes in the board's non-volatile data, as a failing cell would: on its FRAM when it
-        has one (the records are there, docs/architecture.md "Records"), else in its flash."""
-        if self.fram is not None and self.fram[0].exists() and fram.regions(self.fram[0].read_bytes()):
-            image = bytearray(self.fram[0].read_bytes())
-            hit = fram.corrupt(image, target, self.random)
-            self.fram[0].write_bytes(bytes(image))
-            return hit
-        data = self.flash / "data"
-        # The newest copy by the seq in its header: two writes may share a file timestamp.
-        slots = sorted(data.glob("state.*"), key=lambda p: (_record_seq(p), p.stat().st_mtime_ns))
-        files = {"state": slots[-1:], "both": slots, "log": [data / "events.log"]}.get(target)
-        if files is None:
-            raise ValueError("corrupt-flash takes state, both or log, not %r" % target)
-        for path in files:
-            raw = bytearray(path.read_bytes())
-            for _ in range(4):
-                i = self.random.randrange(len(raw))
-                raw[i] ^= 1 << self.random.randrange(8)
-            path.write_bytes(bytes(raw))
-        return [p.relative_to(self.flash).as_posix() for p in files]
+        """Flip bits in the board's records, as a failing FRAM cell would (docs/architecture.md
+        "Records"). Its flash is littlefs, which checks what it reads: without the FRAM there is
+        nothing to corrupt from outside while the board runs, and the request is refused."""
+        if self.fram is None or not self.fram[0].exists() or not fram.regions(self.fram[0].read_bytes()):
+            raise ValueError("corrupt-flash: this board keeps its records in flash files (no FRAM, or "
+                             "none written yet), and the flash is mounted by the running board")
+        image = bytearray(self.fram[0].read_bytes())
+        hit = fram.corrupt(image, target, self.random)
+        self.fram[0].write_bytes(bytes(image))
+        return hit
 
     def check_watchdog(self):
         board = self.board

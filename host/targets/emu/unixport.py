@@ -62,6 +62,7 @@ class Board:
     """One run of the unix port: from power-up or reset until it exits."""
 
     def __init__(self, micropython, flash, mode, cause, uid, rtc="kept", boot_ms=0, fram=None, rtc_offset_ms=0):
+        """flash: (image path, blocks) of the board's flash (boards/emu/rom/_flash.py)."""
         self.master, slave = os.openpty()
         tty.setraw(slave)  # no ISIG: 0x03 is data; no OPOST: output passes raw
         self.wire, child_wire = socket.socketpair()
@@ -88,6 +89,8 @@ class Board:
             PUMPSIM_RTC_OFFSET_MS=str(rtc_offset_ms),
             PUMPSIM_MARK=mark,
             PUMPSIM_MACHINE=MACHINE,
+            PUMPSIM_FLASH=str(flash[0]),
+            PUMPSIM_FLASH_BLOCKS=str(flash[1]),
         )
         if fram is not None:  # (path, chip-select pin, bytes): the board's FRAM (boards/emu/rom/_fram.py)
             env.update(PUMPSIM_FRAM=str(fram[0]), PUMPSIM_FRAM_CS=str(fram[1]), PUMPSIM_FRAM_BYTES=str(fram[2]))
@@ -97,7 +100,7 @@ class Board:
             stdin=slave,
             stdout=slave,
             stderr=slave,
-            cwd=str(flash),
+            cwd=str(Path(flash[0]).parent),
             env=env,
             pass_fds=[child_wire.fileno(), child_timer.fileno()],
             start_new_session=True,
