@@ -65,10 +65,12 @@ def run(days, round_trips, fram=True):
             client.status()
             samples.append(time.perf_counter() - start)
 
+        erases = rig.measure()["flash_erases"]
         start = time.perf_counter()
         rig.advance(days * DAY_MS, timeout_s=600)
         wall_s = time.perf_counter() - start
-        pulses = rig.measure()["pulses"]
+        measured = rig.measure()
+        pulses = measured["pulses"]
         client.close()
         rig.close()
         return {
@@ -79,6 +81,7 @@ def run(days, round_trips, fram=True):
             "round_trip_median_ms": statistics.median(samples) * 1000,
             "round_trip_p95_ms": sorted(samples)[int(len(samples) * 0.95) - 1] * 1000,
             "round_trips": round_trips,
+            "flash_erases": measured["flash_erases"] - erases,
         }
     finally:
         supervisor.stop(workdir)
@@ -205,6 +208,9 @@ def render(result, machine):
         "| same, 95th percentile | %.2f ms | |" % result["round_trip_p95_ms"],
         "| the same %d days with the records on flash files instead of the FRAM, wall time | %.2f s (FRAM/files: %.2f) | |"
         % (result["days"], result["flash_wall_s"], result["wall_s"] / result["flash_wall_s"]),
+        "| flash erases in those %d days (rig count), records on the FRAM; on flash files | %d; %d (%.2f a stroke) | |"
+        % (result["days"], result["flash_erases"], result["files_flash_erases"],
+           result["files_flash_erases"] / result["strokes"]),
         "",
         "Machine: %s, %d cores, %s, CPython %s, MicroPython %s."
         % (machine["cpu"], machine["cores"], machine["os"], machine["python"], machine["micropython"]),
@@ -228,7 +234,8 @@ def main(argv=None):
     result = run(args.days, args.round_trips)
     # The same run with the records on flash files, as before the FRAM: the ratio of the two,
     # measured in the same run, is what the FRAM costs or saves on the virtual board.
-    result["flash_wall_s"] = run(args.days, 20, fram=False)["wall_s"]
+    on_files = run(args.days, 20, fram=False)
+    result["flash_wall_s"], result["files_flash_erases"] = on_files["wall_s"], on_files["flash_erases"]
     machine = machine_description()
     on_silicon = bare = None
     if os.environ.get("PUMPSIM_RP2_FIRMWARE"):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import pumpsim.boards.emu
-from pumpsim.targets.emu import supervisor
+from pumpsim.targets.emu import confine, supervisor
 from pumpsim.targets.emu.flashfs import BLOCK_BYTES, BLOCKS, IMAGE, FlashFiles, blank
 from pumpsim.targets.emu.unixport import ROM, EmuError, find_micropython
 
@@ -172,3 +172,35 @@ def test_the_host_reaches_the_image_only_while_the_board_is_off(tmp_path):
     assert files.remove("data") is True and files.remove("data") is False
     assert sorted(files.files()) == ["lib/tool.py", "main.py"]
     assert info["port"].endswith("ttyACM0")
+
+
+def test_the_kernel_keeps_the_board_to_its_own_files(repl, tmp_path):
+    """Not even code that reaches past the board's VFS (os.system, a VfsPosix mounted by hand, a
+    socket to the rig) touches the host: the unix port runs under Landlock (confine.py)."""
+    if not confine.available():
+        pytest.skip("this kernel has no Landlock: the board is kept to its flash by its VFS alone")
+    info, _ = repl
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host data")
+    rig_port = int(info["rig"].rsplit(":", 1)[1])
+    out = board_exec(info, "\n".join([
+        "import os, socket, vfs",
+        "print('system', os.system('echo x > %s'))" % (tmp_path / "made-by-board"),
+        "vfs.mount(vfs.VfsPosix('/'), '/host')",
+        "def attempt(what, action):",
+        "    try:",
+        "        action()",
+        "        print(what, 'done')",
+        "    except OSError as e:",
+        "        print(what, e.errno)",
+        "attempt('read', lambda: open('/host%s').read())" % secret,
+        "attempt('write', lambda: open('/host%s', 'w').write('x'))" % (tmp_path / "written-by-board"),
+        "attempt('list', lambda: os.listdir('/host%s'))" % tmp_path,
+        "s = socket.socket()",
+        "attempt('connect', lambda: s.connect(socket.getaddrinfo('127.0.0.1', %d)[0][-1]))" % rig_port,
+    ]))
+    lines = out.splitlines()
+    assert lines[0] != "system 0", out
+    assert lines[1:] == ["read 13", "write 13", "list 13", "connect 13"], out  # EACCES, each
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["board", "secret.txt"]
+    assert secret.read_text() == "host data"

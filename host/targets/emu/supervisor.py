@@ -98,6 +98,8 @@ class Supervisor:
         self.fram = None
         if fram and self.board_info.get("fram_bytes"):
             self.fram = (self.dir / "fram.bin", self.pins["FRAM_CS"], self.board_info["fram_bytes"])
+            if not self.fram[0].exists():  # made here: the board may not make files (confine.py)
+                self.fram[0].write_bytes(bytes(self.fram[2]))
         self.stall = state.get("stall", "off")  # off, on, intermittent, next (stall_left)
         self.stall_left = state.get("stall_left", 0)
         # kept: the board's RTC reads rig time; volatile: it restarts at its epoch at every

@@ -15,6 +15,7 @@ from pathlib import Path
 import pumpsim.boards.emu
 from pumpsim.errors import PumpsimError
 
+from . import confine
 from .serial_line import BoardOutput, HostInput
 
 # The virtual board's silicon, shadowing the unix port's own modules.
@@ -95,6 +96,9 @@ class Board:
         if fram is not None:  # (path, chip-select pin, bytes): the board's FRAM (boards/emu/rom/_fram.py)
             env.update(PUMPSIM_FRAM=str(fram[0]), PUMPSIM_FRAM_CS=str(fram[1]), PUMPSIM_FRAM_BYTES=str(fram[2]))
         env.pop("MICROPYPATH", None)
+        # The kernel keeps the board to its own files (confine.py): it reads its interpreter and
+        # ROM, and reads and writes its flash and FRAM, nothing else of the host.
+        board_files = [str(flash[0])] + ([str(fram[0])] if fram is not None else [])
         self.proc = subprocess.Popen(
             [micropython, "-i", str(ROM / "boot_rom.py")],
             stdin=slave,
@@ -104,6 +108,7 @@ class Board:
             env=env,
             pass_fds=[child_wire.fileno(), child_timer.fileno()],
             start_new_session=True,
+            preexec_fn=confine.preexec(confine.readable_roots(micropython) + [str(ROM)], board_files),
         )
         os.close(slave)
         child_wire.close()
