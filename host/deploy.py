@@ -26,16 +26,27 @@ def _roots():
     return Path(pumpsim.firmware.__file__).parent, Path(pumpsim.boards.__file__).parent
 
 
-def boards():
+def program_of(info):
+    """What a board runs: "pump" (firmware/pump, the default) or "rig" (firmware/rig)."""
+    return info.get("program", "pump")
+
+
+def boards(program="pump"):
+    """The boards that run `program` (None: every board)."""
     _, boards_root = _roots()
-    return sorted(p.name for p in boards_root.iterdir() if (p / "board.json").exists())
+    found = []
+    for p in sorted(boards_root.iterdir()):
+        if (p / "board.json").exists():
+            if program is None or program_of(json.loads((p / "board.json").read_text())) == program:
+                found.append(p.name)
+    return found
 
 
 def board_config(board, boards_root=None):
     boards_root = boards_root or _roots()[1]
     folder = boards_root / board
     if not (folder / "board.json").exists():
-        raise DeployError("unknown board %r (known: %s)" % (board, ", ".join(boards())))
+        raise DeployError("unknown board %r (known: %s)" % (board, ", ".join(boards(None))))
     info = json.loads((folder / "board.json").read_text())
     with open(folder / "pins.csv", newline="") as f:
         pins = {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}
@@ -76,17 +87,23 @@ def build(board, out_dir=None, firmware_root=None, boards_root=None):
     firmware_root = firmware_root or fw_root
     info, pins = board_config(board, boards_root or b_root)
     out = Path(out_dir) if out_dir else firmware_root.parent / "build" / board
+    program = program_of(info)
     shutil.rmtree(out, ignore_errors=True)
-    (out / "pump").mkdir(parents=True)
+    (out / program).mkdir(parents=True)
     with tempfile.TemporaryDirectory() as tmp:
         cfg = Path(tmp) / "boardcfg.py"
         cfg.write_text(boardcfg_source(info, pins, __version__))
         _mpy_cross(cfg, out / "boardcfg.mpy", "boardcfg.py")
-    for source in sorted((firmware_root / "pump").glob("*.py")):
-        _mpy_cross(source, out / "pump" / (source.stem + ".mpy"), "pump/" + source.name)
-    # main.py and boot.py stay source: a board runs them by name.
-    for name in ("boot.py", "main.py"):
-        shutil.copy(firmware_root / name, out / name)
+    for source in sorted((firmware_root / program).glob("*.py")):
+        if program == "rig" and source.name == "main.py":
+            continue
+        _mpy_cross(source, out / program / (source.stem + ".mpy"), program + "/" + source.name)
+    # main.py and boot.py stay source: a board runs them by name. The rig's main.py is its own.
+    if program == "rig":
+        shutil.copy(firmware_root / "rig" / "main.py", out / "main.py")
+    else:
+        for name in ("boot.py", "main.py"):
+            shutil.copy(firmware_root / name, out / name)
     return out
 
 
@@ -120,7 +137,8 @@ def _reset(port, *args):
 def deploy(port, board, build_dir=None):
     """Build, copy everything with one mpremote session, then hard-reset into the firmware."""
     out = Path(build_dir) if build_dir else build(board)
-    args = ["exec", "import os\ntry:\n os.mkdir('pump')\nexcept OSError:\n pass"]
+    package = program_of(board_config(board)[0])
+    args = ["exec", "import os\ntry:\n os.mkdir(%r)\nexcept OSError:\n pass" % package]
     for path in sorted(out.rglob("*")):
         if path.is_file():
             args += ["+", "fs", "cp", str(path), ":" + path.relative_to(out).as_posix()]

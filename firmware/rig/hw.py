@@ -17,6 +17,8 @@ import rp2
 from micropython import const
 
 _PWM_HZ = const(100_000)
+# The DAC's full scale: the Pico's 3.3 V rail (the PWM's high level, the MCP4725's supply).
+FULL_SCALE_MV = const(3300)
 
 
 @rp2.asm_pio()
