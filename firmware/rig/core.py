@@ -234,7 +234,11 @@ class Rig:
             reply = handler(arg.strip())
         except Refused as exc:
             reply = {"error": str(exc)}
-        return json.dumps(reply)
+        text = json.dumps(reply)
+        delivered_nl = reply.get("delivered_nl")
+        if isinstance(delivered_nl, int):  # in µL as well, a decimal written out (no float here)
+            text = text[:-1] + ', "delivered_ul": %d.%03d}' % (delivered_nl // 1000, delivered_nl % 1000)
+        return text
 
     # -- requests ----------------------------------------------------------------------------
 
@@ -245,7 +249,7 @@ class Rig:
         s = self.strokes
         delivered_nl = s.pulses * self.stroke_nl
         return {"pulses": s.pulses, "stroke_nl": self.stroke_nl, "delivered_nl": delivered_nl,
-                "delivered_ul": delivered_nl / 1000, "clock_ms": self.clock.now_ms(),
+                "clock_ms": self.clock.now_ms(),
                 "power_cuts": self.power_cuts, "resets": self.resets, "boots": None,
                 "step_edges": s.edges, "repeated_edges": s.repeated,
                 "last_pulse_ms": s.last_pulse_ms, "last_failed_ms": s.last_failed_ms}

@@ -50,3 +50,12 @@ def test_the_rig_board_builds_the_rig_program_and_is_no_pump_board(tmp_path):
     assert info["stroke_nl"] == json.loads((wiring.BOARDS / info["dut"] / "board.json").read_text())["stroke_nl"]
     pump = deploy.build("rpi_pico", out_dir=tmp_path / "pump")
     assert (pump / "boot.py").exists() and not (pump / "rig").exists()
+
+
+def test_the_drawing_is_the_generated_one_with_a_wire_per_row():
+    drawn = (ROOT / "docs" / "bench-wiring.svg").read_text()
+    assert drawn == wiring.svg()
+    rows = wiring.bench()
+    assert drawn.count("<line ") == len(rows) and drawn.count("<circle ") == 2 * len(rows)
+    for signal, rig_pin, role, _dut_pin, via, _note in rows:
+        assert signal in drawn and role in drawn and (not via or via in drawn)

@@ -114,6 +114,7 @@ def test_bad_requests_get_an_error_and_change_nothing(replies):
     too_long, not_text = replies[-2], replies[-1]
     assert "too long" in too_long["error"] and "ASCII" in not_text["error"]
     last = [x for x in replies if "pulses" in x][-1]
+    assert last["delivered_ul"] == last["delivered_nl"] / 1000 == 1.0  # 4 strokes of 250 nL
     assert last["power_cuts"] == 1 and last["resets"] == 1 and last["step_edges"] == 8
 
 
