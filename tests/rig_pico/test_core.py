@@ -135,3 +135,19 @@ def test_a_tone_meter_needs_two_gates_to_agree():
     assert meter.hz == 0
     meter.gate(60, 21)
     assert meter.hz == 1050 and tones._on == (20, 1050)  # from the first gate that read it
+
+
+def test_intermittent_fails_the_first_attempt_then_every_other():
+    motor = Motor()
+    motor.set("intermittent")
+    assert [motor.outcome() for _ in range(5)] == [False, True, False, True, False]
+    on = Motor()
+    on.set("on")
+    assert not any(on.outcome() for _ in range(3))
+
+
+def test_a_new_fault_applies_from_the_very_next_edge(replies):
+    measures = [x for x in replies if "pulses" in x]
+    # intermittent from the edge after the request: 4 edges, fail-turn-fail-turn, the last turned
+    assert measures[1]["last_pulse_ms"] > measures[1]["last_failed_ms"]
+    assert measures[1]["last_pulse_ms"] - measures[1]["last_failed_ms"] == 100  # one edge apart
