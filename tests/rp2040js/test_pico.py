@@ -208,3 +208,53 @@ def test_from_blank_flash_deploy_then_provision_as_documented(tmp_path):
     finally:
         supervisor.stop(board)
     assert b"no key is provisioned" in seen and b"Traceback" not in seen
+
+
+SQUARE_WAVE = """
+import rp2, time
+from machine import Pin
+
+@rp2.asm_pio(set_init=rp2.PIO.OUT_LOW)
+def square():
+    set(pins, 1) [24]
+    set(pins, 0) [24]
+
+for hz in (100_000, 62_500):
+    sm = rp2.StateMachine(0, square, freq=hz, set_base=Pin(%d))
+    sm.active(1)
+    time.sleep_ms(400)
+    sm.active(0)
+print("played")
+"""
+
+
+def test_the_pio_runs_on_the_chips_clock_with_its_divider_and_delays(tmp_path):
+    """A PIO square wave on the buzzer pin, 50 state-machine cycles a period (two instructions of
+    1 + 24 cycles), at 100 kHz then 62.5 kHz from the 125 MHz system clock (dividers 1250 and
+    2000): the rig hears 2000 Hz then 1250 Hz. A PIO stepped by node's timers, or one that ignores
+    the divider or the delays, plays neither."""
+    import csv
+    import subprocess
+    import sys
+
+    import pumpsim.boards.rpi_pico
+    from pathlib import Path
+
+    from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+    board = Path(pumpsim.boards.rpi_pico.__file__).parent
+    with open(board / "pins.csv", newline="") as f:
+        buzzer = {row["role"]: int(row["pin"]) for row in csv.DictReader(f)}["BUZZER"]
+    info = rp2040js.start(tmp_path / "blank")
+    try:
+        repl_prompt(info["port"])
+        run = subprocess.run([sys.executable, "-m", "mpremote", "connect", info["port"], "exec",
+                              SQUARE_WAVE % buzzer], capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0 and "played" in run.stdout, run.stdout + run.stderr
+        with Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S) as rig:
+            sounds = wait_for(lambda: rig.tones() or None, 60, "the square wave heard")
+    finally:
+        supervisor.stop(tmp_path / "blank")
+    assert [s["freqs"] for s in sounds] == [[2000, 1250]], sounds
+    assert 700 <= sounds[0]["duration_ms"] <= 900, sounds

@@ -8,10 +8,11 @@
 // from it: what the chip sent). "J" frames are JSON: requests with an id and their replies, and
 // events ({"event": ...}) from the emulator. When fd 3 closes the emulator saves and exits.
 //
-// rp2040js 1.4.1 lacks six things the firmware needs; each is made good here (see "Workarounds"):
+// rp2040js 1.4.1 lacks seven things the firmware needs; each is made good here (see "Workarounds"):
 // flash erase/program, the watchdog's one-shot reset, a USB host that waits for data before it
-// answers an OUT transfer, the UART's TX interrupt, the BOOTSEL button's pad, and SPI answers
-// that wait for room in the RX FIFO (DMA transfers of 32 bytes or more).
+// answers an OUT transfer, the UART's TX interrupt, the BOOTSEL button's pad, SPI answers that
+// wait for room in the RX FIFO (DMA transfers of 32 bytes or more), and a PIO that runs on the
+// chip's clock, with its dividers and delays.
 
 import fs from 'node:fs';
 import net from 'node:net';
@@ -491,6 +492,16 @@ class Chip {
     const ss = rp.qspi[1];
     ss.padValue |= 0x40;
     ss.setInputValue(true);
+    // 7. The PIO steps on node's timers, 1000 instructions a tick whatever the chip's clock, and
+    //    ignores the state machines' clock dividers and the instructions' delays: it runs here
+    //    instead, on the chip's own cycles (pio(), below).
+    for (const block of rp.pio) {
+      block.run = () => {};
+      for (const sm of block.machines) {
+        sm.credit = 0;     // state-machine cycles owed, from the system cycles that went by
+        sm.delayLeft = 0;  // cycles of the last instruction's delay still to wait
+      }
+    }
   }
 
   wire() {
@@ -580,6 +591,53 @@ class Chip {
     return true;
   }
 
+  // The state machines of both PIO blocks for `cycles` system clock cycles, each at its own
+  // divided clock, an instruction's delay taking its cycles. A machine that waits stays waiting
+  // until what it waits for changes: a pin does so through the GPIO (rp2040js checks the wait at
+  // once), a FIFO or an IRQ through the core, between two of its instructions.
+  pio(cycles) {
+    for (const block of this.rp.pio) {
+      if (block.stopped) continue;
+      for (const sm of block.machines) {
+        if (!sm.enabled) continue;
+        let credit = sm.credit + cycles / ((sm.clockDivInt || 65536) + sm.clockDivFrac / 256);
+        while (credit >= 1) {
+          if (sm.delayLeft > 0) {
+            const n = Math.min(sm.delayLeft, Math.floor(credit));
+            sm.delayLeft -= n;
+            credit -= n;
+            continue;
+          }
+          const before = sm.cycles;
+          sm.step();
+          credit -= 1;
+          if (sm.waiting) {
+            credit -= Math.floor(credit);
+            break;
+          }
+          sm.delayLeft = Math.max(0, sm.cycles - before - 1);
+        }
+        sm.credit = credit;
+      }
+      block.checkChangedPins();
+    }
+  }
+
+  // System cycles until the next PIO instruction of a machine that is not waiting (Infinity:
+  // none), so that an idle core's clock skips no further than that.
+  pioNextCycles() {
+    let next = Infinity;
+    for (const block of this.rp.pio) {
+      if (block.stopped) continue;
+      for (const sm of block.machines) {
+        if (!sm.enabled || sm.waiting) continue;
+        const div = (sm.clockDivInt || 65536) + sm.clockDivFrac / 256;
+        next = Math.min(next, Math.max(1, Math.ceil((sm.delayLeft + 1 - sm.credit) * div)));
+      }
+    }
+    return next;
+  }
+
   allowedNs(nowWall) {
     return this.nsAnchor + (nowWall - this.wallAnchor) * NS_PER_MS;
   }
@@ -595,20 +653,26 @@ class Chip {
     for (;;) {
       for (let i = 0; i < 20000; i++) {
         if (core.waiting) {
-          // Idle: skip the clock to the next alarm, but never past the wall clock.
+          // Idle: skip the clock to the next alarm or PIO instruction, never past the wall clock.
           const allowed = this.allowedNs(performance.now());
-          const next = clock.nextAlarm ? clock.nextAlarm.nanos : Infinity;
+          const alarm = clock.nextAlarm ? clock.nextAlarm.nanos : Infinity;
+          const pioCycles = this.pioNextCycles();
+          const next = Math.min(alarm, clock.nanos + pioCycles * 1e9 / rp.clkSys);
+          const from = clock.nanos;
           if (next <= allowed) {
             clock.tick(Math.max(0, next - clock.nanos));
           } else {
             if (allowed > clock.nanos) clock.tick(allowed - clock.nanos);
+            this.pio((clock.nanos - from) * rp.clkSys / 1e9);
             if (this.deliver()) continue;
             return next === Infinity ? Infinity : (next - allowed) / NS_PER_MS;
           }
+          this.pio((clock.nanos - from) * rp.clkSys / 1e9);
         } else {
           if (TRACE) stats.instructions++;
           const cycles = core.executeInstruction();
           clock.tick(cycles * 1e9 / rp.clkSys);
+          this.pio(cycles);
         }
         if (this.reboot) return 0;
       }
