@@ -57,6 +57,7 @@ class Hardware:
         feedback = machine.Pin(pins["feedback_drive"], machine.Pin.OUT, value=1)
         self._feedback = rp2.StateMachine(1, _drive_feedback, in_base=step, out_base=feedback)
         self._feedback.active(1)
+        self._feedback_level = None
         buzzer = machine.Pin(pins["microphone"], machine.Pin.IN, machine.Pin.PULL_DOWN)
         self._buzzer = rp2.StateMachine(2, _count_edges, in_base=buzzer)
         self._buzzer.exec("set(x, 0)")
@@ -82,7 +83,15 @@ class Hardware:
         return edges
 
     def feedback(self, level):
+        # The FIFO holds at most the one outcome for the next edge: put on every poll, it would
+        # fill in four polls without an edge and put() would block the rig for ever. A newer
+        # outcome replaces a queued one (an exec'd pull drops it; X keeps the last one used).
+        if level == self._feedback_level:
+            return
+        if self._feedback.tx_fifo():
+            self._feedback.exec("pull(noblock)")
         self._feedback.put(level)
+        self._feedback_level = level
 
     def power(self, on):
         self._power.value(on)
