@@ -392,6 +392,11 @@ function patchBkpt(bootrom, addr, imm) {
   bootrom[at >>> 2] = ((word & ~(0xffff << shift)) | ((0xbe00 | imm) << shift)) >>> 0;
 }
 
+// A state machine's clock divider: 16 integer bits (0 means 65536) and 8 fraction bits.
+function smDivider(sm) {
+  return (sm.clockDivInt || 65536) + sm.clockDivFrac / 256;
+}
+
 class Chip {
   // cause: 'pwron' (power applied), 'run' (the RUN pin: rig reset), 'wdt' (watchdog timer),
   // 'force' (the watchdog triggered by software: machine.reset()).
@@ -600,7 +605,7 @@ class Chip {
       if (block.stopped) continue;
       for (const sm of block.machines) {
         if (!sm.enabled) continue;
-        let credit = sm.credit + cycles / ((sm.clockDivInt || 65536) + sm.clockDivFrac / 256);
+        let credit = sm.credit + cycles / smDivider(sm);
         while (credit >= 1) {
           if (sm.delayLeft > 0) {
             const n = Math.min(sm.delayLeft, Math.floor(credit));
@@ -631,8 +636,7 @@ class Chip {
       if (block.stopped) continue;
       for (const sm of block.machines) {
         if (!sm.enabled || sm.waiting) continue;
-        const div = (sm.clockDivInt || 65536) + sm.clockDivFrac / 256;
-        next = Math.min(next, Math.max(1, Math.ceil((sm.delayLeft + 1 - sm.credit) * div)));
+        next = Math.min(next, Math.max(1, Math.ceil((sm.delayLeft + 1 - sm.credit) * smDivider(sm))));
       }
     }
     return next;
