@@ -27,12 +27,13 @@ def pytest_addoption(parser):
     group.addoption("--pumpsim-rig", help="URL of the physical rig beside that board")
     group.addoption("--pumpsim-micropython", help="micropython binary for virtual boards")
     group.addoption("--pumpsim-target", choices=TARGETS, default=None,
-                    help="what starts each test's board: emu (the unix port, stepped time; the default) or "
-                         "rp2040js (official MicroPython on an emulated RP2040, real time)")
+                    help="what starts each test's board: emu (the unix port, stepped time; the default), "
+                         "rp2040js (official MicroPython on an emulated RP2040, real time) or bench (two "
+                         "emulated Picos, the DUT and the rig Pico running boards/rig_pico, wired as on a desk)")
     parser.addini("pumpsim_target", "the default of --pumpsim-target", default="emu")
 
 
-TARGETS = ("emu", "rp2040js")
+TARGETS = ("emu", "rp2040js", "bench")
 # A Pico in the emulator runs Python at a fraction of silicon's speed on a busy machine.
 RP2040JS_TIMEOUT_S = 60.0
 
@@ -56,6 +57,7 @@ NEEDS = {
     "hang": "the firmware made to hang, so that its watchdog must act",
     "corrupt-flash": "the board's saved records or event log corrupted",
     "volatile-rtc": "the board's RTC made to restart at every power-up, as a Pico's does",
+    "boot-count": "the board's boots counted by the rig (a rig Pico sees only the DUT's pins, not its boots)",
 }
 _NEED_OF = {"advance": "stepped-clock", "clock": "stepped-clock", "reset": "reset", "stall": "motor-stall",
             "battery": "battery", "tones": "tones", "hang": "hang", "corrupt_flash": "corrupt-flash",
@@ -194,37 +196,44 @@ class Bench:
 @pytest.fixture(scope="session")
 def pumpsim_image(tmp_path_factory, request):
     """The board's flash after one real deploy with mpremote, reused by every board of the run."""
-    if target_of(request.config) == "rp2040js":
-        return _rp2040js_image(tmp_path_factory)
+    target = target_of(request.config)
+    if target in ("rp2040js", "bench"):
+        from pumpsim.errors import PumpsimError
+        from pumpsim.targets.rp2040js import supervisor as rp2040js
+
+        try:
+            rp2040js.find_firmware(), rp2040js.find_bootrom()
+        except PumpsimError as exc:
+            pytest.skip("--pumpsim-target %s: %s" % (target, exc))
+        directory = _once_per_run(tmp_path_factory, "pumpsim-rp2040js-image", rp2040js.make_image)
+        return directory / "flash.bin", bytes.fromhex((directory / "host.key").read_text().strip())
     from pumpsim.hil.drive import make_image
 
     return make_image(tmp_path_factory.mktemp("image"), request.config.getoption("pumpsim_micropython"))
 
 
-def _rp2040js_image(tmp_path_factory):
-    """A blank emulated Pico given its key and the firmware by mpremote, once per run: xdist
-    workers share it through a lock."""
+@pytest.fixture(scope="session")
+def pumpsim_rig_image(tmp_path_factory):
+    """The rig Pico's flash: a blank emulated Pico given boards/rig_pico by mpremote, once per run."""
+    from pumpsim.targets.rp2040js import bench
+
+    return _once_per_run(tmp_path_factory, "pumpsim-rig-pico-image", bench.make_rig_image) / "flash.bin"
+
+
+def _once_per_run(tmp_path_factory, name, build):
+    """A folder build(folder) fills once per test run: xdist workers share it through a lock."""
     import fcntl
 
-    from pumpsim.errors import PumpsimError
-    from pumpsim.targets.rp2040js import supervisor as rp2040js
-
-    try:
-        rp2040js.find_firmware(), rp2040js.find_bootrom()
-    except PumpsimError as exc:
-        pytest.skip("--pumpsim-target rp2040js: %s" % exc)
     base = tmp_path_factory.getbasetemp()
     shared = base.parent if base.name.startswith("popen-gw") else base
-    directory = shared / "pumpsim-rp2040js-image"
-    with open(shared / "pumpsim-rp2040js-image.lock", "w") as lock:
+    directory = shared / name
+    with open(shared / (name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (directory / "ready").exists():
-            import shutil as _shutil
-
-            _shutil.rmtree(directory, ignore_errors=True)
-            rp2040js.make_image(directory)
+            shutil.rmtree(directory, ignore_errors=True)
+            build(directory)
             (directory / "ready").write_text("")
-    return directory / "flash.bin", bytes.fromhex((directory / "host.key").read_text().strip())
+    return directory
 
 
 @pytest.fixture
@@ -257,17 +266,26 @@ def bench(request, tmp_path):
         shutil.copy(flash, directory / "flash.bin")
         (directory / "host.key").write_text(key.hex() + "\n")
         info = rp2040js.start(directory)
+    elif target == "bench":
+        from pumpsim.targets.rp2040js import bench as emulated_bench
+
+        rig_flash = request.getfixturevalue("pumpsim_rig_image")
+        (directory / emulated_bench.RIG_DIR).mkdir(parents=True)
+        shutil.copy(flash, directory / "flash.bin")
+        shutil.copy(rig_flash, directory / emulated_bench.RIG_DIR / "flash.bin")
+        (directory / "host.key").write_text(key.hex() + "\n")
+        info = emulated_bench.start(directory)
     else:
         directory.mkdir()
         shutil.copy(flash, directory / FLASH_IMAGE)
         (directory / "host.key").write_text(key.hex() + "\n")
         info = supervisor.start(directory, micropython=config.getoption("pumpsim_micropython"))
     bench = Bench(info["port"], info["rig"], key, directory, declared=needs, nodeid=request.node.nodeid)
-    if target == "rp2040js":
+    if target != "emu":
         bench.client_timeout_s = bench.raw_rig.timeout_s = RP2040JS_TIMEOUT_S
     try:
         bench.skip_unless_able(needs)
-        if target == "rp2040js":
+        if target != "emu":
             bench.wait_for_pump()
         yield bench
     finally:

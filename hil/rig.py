@@ -34,6 +34,8 @@ class Rig:
             port = serial.serial_for_url(url, timeout=0.2)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise RigError("cannot open the rig at %s: %s" % (url, exc)) from None
+        # What the rig said before this client came is no answer to it.
+        port.reset_input_buffer()
         return cls(port, timeout_s)
 
     def close(self):
@@ -69,6 +71,14 @@ class Rig:
             if not chunk and deadline is not None and time.monotonic() > deadline:
                 raise RigError("the rig did not answer within %.0f s" % timeout_s)
         return buf.decode("ascii", "replace")
+
+    def drain(self, quiet_s):
+        """Discard what the rig says until it has said nothing for quiet_s (late replies to
+        requests that timed out)."""
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s:
+            if self._port.read(4096):
+                quiet_since = time.monotonic()
 
     # -- requests ------------------------------------------------------------------------------
 

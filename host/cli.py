@@ -340,7 +340,7 @@ def cmd_rig_power_cycle(args):
 
 
 def cmd_emu_start(args):
-    if args.target == "rp2040js":
+    if args.target in ("rp2040js", "bench"):
         return _start_rp2040js(args)
     from pumpsim import deploy
     from pumpsim.targets.emu import supervisor
@@ -368,18 +368,26 @@ def cmd_emu_start(args):
 
 
 def _start_rp2040js(args):
-    """An emulated Pico running official MicroPython: blank until deployed, like a new Pico, so a
-    first start deploys the firmware over its port exactly as `make flash BOARD=rpi_pico` does."""
+    """An emulated Pico running official MicroPython, or the bench of two (the DUT and the rig
+    Pico): blank until deployed, like a new Pico, so a first start deploys the firmware over its
+    port exactly as `make flash BOARD=rpi_pico` does (and the bench's rig Pico is given
+    boards/rig_pico the same way, before it is wired in)."""
     from pumpsim import deploy
     from pumpsim.targets.emu import supervisor
+    from pumpsim.targets.rp2040js import bench
     from pumpsim.targets.rp2040js import supervisor as rp2040js
 
     if args.micropython:
-        raise UsageError("emu start: --micropython is for the emu target; rp2040js runs --firmware UF2")
+        raise UsageError("emu start: --micropython is for the emu target; %s runs --firmware UF2" % args.target)
     if args.clock not in (None, "realtime"):
-        raise UsageError("emu start: the rp2040js target's clock runs in real time, not %s" % args.clock)
+        raise UsageError("emu start: the %s target's clock runs in real time, not %s" % (args.target, args.clock))
     directory = Path(args.dir)
-    info = rp2040js.start(directory, firmware=args.firmware)
+    if args.target == "bench":
+        if supervisor.info(directory) is None and not (directory / bench.RIG_DIR / "flash.bin").exists():
+            bench.make_rig_image(directory / bench.RIG_DIR, firmware=args.firmware)
+        info = bench.start(directory, firmware=args.firmware)
+    else:
+        info = rp2040js.start(directory, firmware=args.firmware)
     key_file = directory / "host.key"
     try:
         if not key_file.exists():
@@ -391,7 +399,7 @@ def _start_rp2040js(args):
     except PumpsimError:
         supervisor.stop(directory)
         raise
-    print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid")}))
+    print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid", "observer") if k in info}))
 
 
 def cmd_emu_stop(args):
@@ -490,10 +498,11 @@ COMMANDS = (
     (("rig", "tones"), cmd_rig_tones, [JSON]),
     (("emu", "start"), cmd_emu_start, [
         (("--dir",), {"required": True}),
-        (("--target",), {"default": "emu", "choices": ["emu", "rp2040js"],
+        (("--target",), {"default": "emu", "choices": ["emu", "rp2040js", "bench"],
                          "help": "emu: the unix port in a virtual board; rp2040js: official "
-                                 "MicroPython on an emulated RP2040 (Pico)"}),
-        (("--micropython",), {}), (("--firmware",), {"help": "rp2040js: the RPI_PICO uf2"}),
+                                 "MicroPython on an emulated RP2040 (Pico); bench: two emulated Picos, "
+                                 "the DUT and the rig Pico, wired as docs/bench.md says"}),
+        (("--micropython",), {}), (("--firmware",), {"help": "rp2040js, bench: the RPI_PICO uf2"}),
         (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"}),
         (("--reset-causes",), {"default": "all", "choices": ["all", "rp2"],
                                "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"})]),

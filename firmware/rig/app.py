@@ -1,6 +1,7 @@
 # The rig's main loop on its Pico: requests from the host on its USB CDC, one line each, the
-# edge counter polled every millisecond, the buzzer's edges counted every gate. Ctrl-C is data
-# here (a garbage byte must not stop the rig); the request `repl` leaves the loop for mpremote.
+# edge counter polled every millisecond while each motor attempt is decided anew (else once a
+# gate: the PIO counts every edge), the buzzer's edges counted every gate. Ctrl-C is data here
+# (a garbage byte must not stop the rig); the request `repl` leaves the loop for mpremote.
 import select
 import sys
 import time
@@ -25,7 +26,9 @@ def run(hw, full_scale_mv, stroke_nl, board="rpi_pico"):
     micropython.kbd_intr(-1)
     try:
         while True:
-            if poll.poll(1):
+            # Asleep until a request comes, or the next poll of the counter is due.
+            wait_ms = min(rig.poll_every_ms(_GATE_MS), max(0, gate_end_ms - clock.now_ms()))
+            if poll.poll(wait_ms):
                 c = sys.stdin.buffer.read(1)
                 if c in (b"\n", b"\r"):
                     if bytes(line).strip() == b"repl":

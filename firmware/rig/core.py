@@ -5,6 +5,7 @@
 import json
 
 STALL_MODES = ("off", "on", "intermittent")
+START_BATTERY_MV = 3200
 _U32 = 0xFFFFFFFF
 _LINE_MAX = 256
 
@@ -23,6 +24,11 @@ class Motor:
 
     def set(self, mode, fail_next=0):
         self.mode, self.fail_next = mode, fail_next
+
+    def steady(self):
+        """True when every attempt from the next on has the same outcome (no stall, or a stall
+        that stays)."""
+        return self.mode in ("off", "on")
 
     def outcome(self):
         """Decide the next attempt: True when it turns."""
@@ -202,6 +208,9 @@ class Rig:
         self.strokes = Strokes(self.motor)
         self.tones = Tones()
         self.battery = BatteryDac(hw.battery_u16, full_scale_mv)
+        # A fresh lithium cell until a test says otherwise, as the virtual board's battery starts:
+        # a DAC left at 0 V would have the DUT at end of service from its first reading.
+        self.battery.set_mv(START_BATTERY_MV)
         self.power_cuts = 0
         self.resets = 0
         hw.feedback(1 if self.strokes.queued else 0)
@@ -216,6 +225,14 @@ class Rig:
         """Account the edges counted since the last poll; drive the feedback for the next."""
         queued = self.strokes.counted(self.hw.counter_raw(), self.clock.now_ms())
         self.hw.feedback(1 if queued else 0)
+
+    def poll_every_ms(self, gate_ms):
+        """How often the main loop must poll: every millisecond while each attempt is decided
+        anew (intermittent, the next N failing); with a steady motor, once a gate, as the PIO
+        counts every edge and keeps driving the same feedback (a request polls first)."""
+        motor = self.motor
+        steady = motor.steady() and self.strokes.queued == (motor.mode == "off")
+        return gate_ms if steady else 1
 
     def handle(self, line):
         """One request line -> one reply line (JSON)."""
@@ -246,6 +263,7 @@ class Rig:
         return {"rig": "rig_pico", "proto": 1, "clock": "realtime", "board": self.board, "can": list(self.CAN)}
 
     def measure(self, arg):
+        self.poll()
         s = self.strokes
         delivered_nl = s.pulses * self.stroke_nl
         return {"pulses": s.pulses, "stroke_nl": self.stroke_nl, "delivered_nl": delivered_nl,

@@ -32,7 +32,9 @@ def _count_edges():
     jmp("loop")
 
 
-@rp2.asm_pio(out_init=rp2.PIO.OUT_LOW, autopull=False)
+# OUT shifts right: the outcome is bit 0 of the word put (shifting left, the default, would
+# drive bit 31, always 0, and the pump would read every stroke as stalled).
+@rp2.asm_pio(out_init=rp2.PIO.OUT_LOW, out_shiftdir=rp2.PIO.SHIFT_RIGHT, autopull=False)
 def _drive_feedback():
     # At each rising edge the newest outcome (the FIFO's, else the last one kept in X).
     wait(1, pin, 0)
@@ -42,9 +44,16 @@ def _drive_feedback():
     wait(0, pin, 0)
 
 
+# The instructions exec'd from Python, encoded once: exec() of a string runs the PIO assembler
+# in Python on every call (milliseconds on a Pico), and the counter is read every poll.
+_MOV_ISR_X = rp2.asm_pio_encode("mov(isr, x)", 0)
+_PUSH = rp2.asm_pio_encode("push()", 0)
+_PULL_NOBLOCK = rp2.asm_pio_encode("pull(noblock)", 0)
+
+
 def _read_count(sm):
-    sm.exec("mov(isr, x)")
-    sm.exec("push()")
+    sm.exec(_MOV_ISR_X)
+    sm.exec(_PUSH)
     return (-sm.get()) & 0xFFFFFFFF
 
 
@@ -89,7 +98,7 @@ class Hardware:
         if level == self._feedback_level:
             return
         if self._feedback.tx_fifo():
-            self._feedback.exec("pull(noblock)")
+            self._feedback.exec(_PULL_NOBLOCK)
         self._feedback.put(level)
         self._feedback_level = level
 

@@ -41,6 +41,14 @@ def strokes_reach(bench, count):
     return reached
 
 
+def boot_count(bench):
+    """The board's boots as its rig counts them; a rig that cannot see a boot (a rig Pico, which
+    only sees the DUT's pins) leaves it to the boot events of the pump's own log."""
+    if "boot-count" in bench.raw_rig.hello()["can"]:
+        return bench.rig.measure()["boots"]
+    return len(boots_in_log(bench))
+
+
 def alarm_codes(client):
     return {a["code"] for a in client.status()["alarms"]}
 
@@ -103,14 +111,22 @@ def test_the_low_reservoir_alarm_comes_with_a_small_fill(bench):
 def test_a_power_cut_mid_therapy_resumes_it(bench):
     client, start = infusing(bench)
     before = bench.wait_until(strokes_reach(bench, start["pulses"] + 5), 10 * MIN_MS, "5 strokes")
+    cut_ms = bench.rig.measure()["clock_ms"]
     bench.rig.power_cycle()
     bench.wait_for_pump()
+    back_ms = bench.rig.measure()["clock_ms"]
     status = bench.client().status()
     assert status["state"] == "infusing" and status["daily_dose_ug"] == DAILY_DOSE_UG
     after = bench.wait_until(strokes_reach(bench, before["pulses"] + 10), 10 * MIN_MS, "10 strokes after the cut")
-    # Nothing lost and nothing made twice across the cut: the rig's count is the programme's.
-    expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, after["clock_ms"] - start["clock_ms"])
-    check_delivered(after["delivered_nl"] - start["delivered_nl"], expected_nl, 2 * after["stroke_nl"])
+    # Nothing made twice across the cut, and nothing lost while the pump had power: the rig's
+    # count is the programme's, less at most what falls in the outage (from the cut until the
+    # pump answered again, as the rig timed it: a physical cut lasts a while, and a pump boots).
+    delivered_nl = after["delivered_nl"] - start["delivered_nl"]
+    whole_ms = after["clock_ms"] - start["clock_ms"]
+    expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, whole_ms)
+    powered_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, whole_ms - (back_ms - cut_ms))
+    assert delivered_nl <= expected_nl + 2 * after["stroke_nl"], (delivered_nl, expected_nl)
+    assert delivered_nl >= powered_nl - 2 * after["stroke_nl"], (delivered_nl, powered_nl)
 
 
 @pytest.mark.pumpsim_needs("power-cut-mid-write")
@@ -188,7 +204,7 @@ def test_fuzzed_frames_change_nothing_and_the_pump_goes_on(bench):
     client, start = infusing(bench)
     keep = ("mode", "daily_dose_ug", "concentration_ug_per_ml", "low_reservoir_ul", "empty_reservoir_ul")
     before = {k: client.status()[k] for k in keep}
-    boots = bench.rig.measure()["boots"]
+    boots = boot_count(bench)
     rng = random.Random(8)
     line = serial.serial_for_url(bench.port, timeout=0.05)
     try:
@@ -203,7 +219,7 @@ def test_fuzzed_frames_change_nothing_and_the_pump_goes_on(bench):
         line.close()
     client = bench.client()
     assert {k: client.status()[k] for k in keep} == before
-    assert bench.rig.measure()["boots"] == boots  # no crash, no reset
+    assert boot_count(bench) == boots  # no crash, no reset
     end = bench.wait_until(strokes_reach(bench, bench.rig.measure()["pulses"] + 3), 10 * MIN_MS,
                            "strokes after the fuzzing")
     expected_nl = continuous_volume_nl(DAILY_DOSE_UG, CONCENTRATION_UG_PER_ML, end["clock_ms"] - start["clock_ms"])
@@ -240,6 +256,7 @@ def test_maintenance_gives_mpremote_the_line_and_a_reset_brings_therapy_back(ben
     assert boots_in_log(bench)[-1]["cause"] == "maintenance_end"
 
 
+@pytest.mark.pumpsim_needs("boot-count")
 def test_the_watchdog_resets_a_board_whose_feeder_stopped(bench):
     """In maintenance a timer feeds the watchdog, which nothing stops; stop the timer, and the
     watchdog resets the board into its therapy."""

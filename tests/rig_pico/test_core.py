@@ -77,6 +77,13 @@ def test_edges_that_wrap_the_counter_and_bursts_are_counted():
     assert strokes.repeated == 0xFFFFFFFE - 1 + 2
 
 
+def test_the_battery_starts_at_a_fresh_cell_not_at_0_v(replies):
+    # Before any request the DAC already makes 3200 mV (nominal scale: 3200/3300 of full duty).
+    assert by_request(replies)["battery"] == {"battery_mv": 3200, "duty": round(3200 * 65535 / 3300)}
+    _, log = scenario.run()
+    assert log[0] == ("dac", round(3200 * 65535 / 3300))
+
+
 def test_battery_limits_at_and_past_each_end(replies):
     r = by_request(replies)
     assert r["battery 3300"]["battery_mv"] == 3300  # nominal full scale, uncalibrated
@@ -151,3 +158,29 @@ def test_a_new_fault_applies_from_the_very_next_edge(replies):
     # intermittent from the edge after the request: 4 edges, fail-turn-fail-turn, the last turned
     assert measures[1]["last_pulse_ms"] > measures[1]["last_failed_ms"]
     assert measures[1]["last_pulse_ms"] - measures[1]["last_failed_ms"] == 100  # one edge apart
+
+
+def test_the_counter_is_polled_every_millisecond_only_while_attempts_are_decided_anew():
+    from rig.core import Rig
+
+    rig = Rig(scenario.FakeHardware(), scenario.FakeClock(), 3300, 250)
+    assert rig.poll_every_ms(20) == 20  # no stall: every attempt turns
+    rig.handle(b"stall on")
+    assert rig.poll_every_ms(20) == 20  # a stall that stays: every attempt fails
+    rig.handle(b"stall intermittent")
+    assert rig.poll_every_ms(20) == 1
+    rig.handle(b"stall next 1")
+    assert rig.poll_every_ms(20) == 1
+    rig.hw.raw += 1  # the failing attempt, counted: the motor turns again from the next
+    rig.poll()
+    assert rig.poll_every_ms(20) == 20
+
+
+def test_measure_counts_the_edges_up_to_the_request_itself():
+    from rig.core import Rig
+
+    hw = scenario.FakeHardware()
+    rig = Rig(hw, scenario.FakeClock(), 3300, 250)
+    hw.raw += 3  # edges the loop has not polled yet
+    assert json.loads(rig.handle(b"measure"))["pulses"] == 3
+

@@ -56,7 +56,7 @@ def test_a_blank_pico_boots_to_the_repl_on_its_pty(tmp_path):
         with Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S) as rig:
             assert rig.hello() == {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico",
                                   "can": ["reset", "power-cut", "power-cut-mid-write", "motor-stall",
-                                          "battery", "tones", "corrupt-flash"]}
+                                          "battery", "tones", "corrupt-flash", "boot-count"]}
             assert rig.time()["clock"] == "realtime"
             for request, reason in [("advance 1000", "real time"), ("clock stepped", "real time"),
                                     ("hang", "main loop"), ("power-cycle 0", "FRAM write"),

@@ -11,7 +11,7 @@ import socket
 
 # What this rig can do to its board, by the names tests declare with pumpsim_needs (docs/testing.md).
 CAN = ("stepped-clock", "reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "hang",
-       "corrupt-flash", "volatile-rtc")
+       "corrupt-flash", "volatile-rtc", "boot-count")
 
 
 class RigError(Exception):

@@ -139,7 +139,8 @@ class Rp2RigServer(RigServer):
     # What this rig can do to the chip, by the names tests declare with pumpsim_needs. A write
     # to the FRAM is seen on its pins, so the power can go in the middle of one, and its cells
     # can fail; the flash's are inside the chip.
-    CAN = ("reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "corrupt-flash")
+    CAN = ("reset", "power-cut", "power-cut-mid-write", "motor-stall", "battery", "tones", "corrupt-flash",
+           "boot-count")
 
     def hello(self, conn, arg):
         return {"rig": "rp2040js", "proto": 1, "clock": "realtime", "board": "rpi_pico", "can": list(self.CAN)}
@@ -227,10 +228,72 @@ class Rp2RigServer(RigServer):
         self._ask(conn, {"cmd": "fram-flip", "flips": chosen}, lambda s: {"corrupted": hit})
 
 
+class HostPort:
+    """A board's USB serial port as the host sees it: a raw pty that pyserial and mpremote open
+    like a Pico's, relayed to and from the board's USB CDC in node (frames of type `kind`)."""
+
+    def __init__(self, sup, kind):
+        self.sup, self.kind = sup, kind
+        self.master, self.slave = os.openpty()
+        tty.setraw(self.slave)  # raw: no echo, no ISIG (0x03 is data), no line editing
+        os.set_blocking(self.master, False)
+        self.path = os.ttyname(self.slave)
+        self.buf = bytearray()
+        self.events = 0
+
+    def to_host(self, data):
+        self.buf += data
+        if len(self.buf) > _OUT_LIMIT:
+            # Nobody reads the port: keep the newest output, as a USB host that is not
+            # listening loses what the board printed.
+            del self.buf[: len(self.buf) - _OUT_LIMIT]
+        self._flush()
+
+    def _flush(self):
+        if self.buf:
+            try:
+                written = os.write(self.master, self.buf)
+                del self.buf[:written]
+            except BlockingIOError:
+                pass
+            except OSError:
+                self.buf.clear()
+        self.update()
+
+    def update(self):
+        # Read the host only while node keeps up: a USB device holds the host back.
+        events = selectors.EVENT_WRITE if self.buf else 0
+        if len(self.sup.node_out) < _OUT_LIMIT:
+            events |= selectors.EVENT_READ
+        if events != self.events:
+            if self.events and events:
+                self.sup.sel.modify(self.master, events, self._from_host)
+            elif events:
+                self.sup.sel.register(self.master, events, self._from_host)
+            else:
+                self.sup.sel.unregister(self.master)
+            self.events = events
+
+    def _from_host(self, mask):
+        if mask & selectors.EVENT_WRITE:
+            self._flush()
+        if not mask & selectors.EVENT_READ:
+            return
+        try:
+            data = os.read(self.master, 4096)
+        except (BlockingIOError, OSError):
+            return
+        if data:
+            self.sup._send_node(self.kind, data)
+        self.update()
+
+
 # -- the supervisor -----------------------------------------------------------------------------------
 
 
 class Supervisor:
+    rig_server = Rp2RigServer  # the rig protocol on a socket, for the board's built-in rig
+
     def __init__(self, directory, firmware, bootrom, node, rp2040js, fram=True):
         self.dir = Path(directory).resolve()
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -243,12 +306,9 @@ class Supervisor:
         self.random = random.Random()
         self.tones = Tones()
         self.sel = selectors.DefaultSelector()
-        self.port_master, self.port_slave = os.openpty()
-        tty.setraw(self.port_slave)  # raw: no echo, no ISIG (0x03 is data), no line editing
-        os.set_blocking(self.port_master, False)
-        self.port = os.ttyname(self.port_slave)
-        self.to_host_buf = bytearray()
-        self.port_events = 0
+        self.host = HostPort(self, b"D")
+        self.port = self.host.path
+        self.ports = {b"D": self.host}  # each board's USB CDC by its frame type
         self.node_sock, child = socket.socketpair()
         self.node_sock.setblocking(False)
         self.node_in = b""
@@ -258,21 +318,26 @@ class Supervisor:
         self.next_id = 1
         self.ready = False
         self.running = True
-        config = {
-            "dir": str(self.dir), "firmware": firmware, "bootrom": bootrom,
-            "rp2040js": str(rp2040js), "fd": child.fileno(), "pins": self.pins,
-            "battery_mv": BATTERY_START_MV,
+        dut = {
+            "name": "dut", "frame": "D", "dir": str(self.dir), "firmware": firmware, "pins": self.pins,
+            "rig": "drive", "battery_mv": BATTERY_START_MV,
             "battery_divider": self.board_info["battery_divider"],
             "battery_adc_full_scale_mv": self.board_info["battery_adc_full_scale_mv"],
             "fram": self.fram,
         }
+        config = {"bootrom": bootrom, "rp2040js": str(rp2040js), "fd": child.fileno(),
+                  **self.boards(dut, firmware)}
         self.node = subprocess.Popen([node, str(HERE / "pico.mjs"), json.dumps(config)],
                                      pass_fds=(child.fileno(),), stdin=subprocess.DEVNULL)
         child.close()
-        self.rig = Rp2RigServer(self)
+        self.rig = self.rig_server(self)
         self.sel.register(self.rig.listener, selectors.EVENT_READ, self.rig.accept)
-        self._update_port()
+        self.host.update()
         self._update_node()
+
+    def boards(self, dut, firmware):
+        """The chips node runs and the wires between them: here the one Pico, its rig built in."""
+        return {"boards": [dut], "wiring": []}
 
     # -- node ----------------------------------------------------------------------------------
 
@@ -298,6 +363,8 @@ class Supervisor:
         self._update_node()
 
     def _update_node(self):
+        for port in self.ports.values():
+            port.update()
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if self.node_out else 0)
         if events != self.node_events:
             if self.node_events:
@@ -329,8 +396,8 @@ class Supervisor:
                 break
             payload = buf[at + _FRAME.size: at + _FRAME.size + size]
             at += _FRAME.size + size
-            if kind == b"D":
-                self.to_host(payload)
+            if kind in self.ports:
+                self.ports[kind].to_host(payload)
             elif kind == b"J":
                 self._on_node_message(json.loads(payload))
         self.node_in = buf[at:]
@@ -348,54 +415,6 @@ class Supervisor:
             self.ready = True
         elif event in ("boot", "usb", "halted"):
             log.info("emulator: %s", msg)
-
-    # -- the serial line -------------------------------------------------------------------------
-
-    def to_host(self, data):
-        self.to_host_buf += data
-        if len(self.to_host_buf) > _OUT_LIMIT:
-            # Nobody reads the port: keep the newest output, as a USB host that is not
-            # listening loses what the board printed.
-            del self.to_host_buf[: len(self.to_host_buf) - _OUT_LIMIT]
-        self._flush_host()
-
-    def _flush_host(self):
-        if self.to_host_buf:
-            try:
-                written = os.write(self.port_master, self.to_host_buf)
-                del self.to_host_buf[:written]
-            except BlockingIOError:
-                pass
-            except OSError:
-                self.to_host_buf.clear()
-        self._update_port()
-
-    def _update_port(self):
-        # Read the host only while node keeps up: a USB device holds the host back.
-        events = selectors.EVENT_WRITE if self.to_host_buf else 0
-        if len(self.node_out) < _OUT_LIMIT:
-            events |= selectors.EVENT_READ
-        if events != self.port_events:
-            if self.port_events and events:
-                self.sel.modify(self.port_master, events, self._from_host)
-            elif events:
-                self.sel.register(self.port_master, events, self._from_host)
-            else:
-                self.sel.unregister(self.port_master)
-            self.port_events = events
-
-    def _from_host(self, mask):
-        if mask & selectors.EVENT_WRITE:
-            self._flush_host()
-        if not mask & selectors.EVENT_READ:
-            return
-        try:
-            data = os.read(self.port_master, 4096)
-        except (BlockingIOError, OSError):
-            return
-        if data:
-            self._send_node(b"D", data)
-        self._update_port()
 
     # -- main loop -------------------------------------------------------------------------------
 
