@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from pumpsim.hil import farmplugin
 from pumpsim.hil.rig import DAY_MS, Rig
 from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
 
@@ -235,6 +234,8 @@ def _rp2040js_image(tmp_path_factory):
 def _farm_bench(request, farm_bench, needs):
     import fcntl
 
+    from pumpsim.hil import farmplugin
+
     # One bench per run: xdist's workers take turns on it.
     with open(farmplugin.turn_file(request.getfixturevalue("tmp_path_factory")), "w") as turn:
         fcntl.flock(turn, fcntl.LOCK_EX)
@@ -252,6 +253,8 @@ def _farm_bench(request, farm_bench, needs):
 def bench(request, tmp_path):
     config = request.config
     needs = declared_needs(request.node)
+    from pumpsim.hil import farmplugin  # registered by pytest_plugins above, so imported here
+
     farm_bench = farmplugin.bench_of(config)
     if farm_bench:
         yield from _farm_bench(request, farm_bench, needs)

@@ -14,7 +14,6 @@ never left acquired, nor a reservation left waiting.
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -90,7 +89,7 @@ def filters_of(spec):
 def describe(filters):
     if set(filters) == {"name"}:
         return "place %s" % filters["name"]
-    return "a place tagged %s" % ", ".join("%s=%s" % kv for kv in sorted(filters.items()))
+    return "place tagged %s" % ", ".join("%s=%s" % kv for kv in sorted(filters.items()))
 
 
 def parse_places(text):
@@ -179,21 +178,72 @@ def read_environment(path):
     return "bench", bench_of(resources, "--lg-env %s, target %s" % (path, target_name)), None
 
 
-def _wait_shielded(proc, timeout_s):
-    """Wait for proc; a KeyboardInterrupt meanwhile is held back until it has ended. True when
-    interrupted; proc is killed once timeout_s has passed (TimeoutExpired)."""
-    interrupted = False
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            return interrupted
-        except KeyboardInterrupt:
-            interrupted = True
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise
+class Call:
+    """One labgrid-client running, in a session of its own (a Ctrl-C at the terminal is not
+    its), its output in files (so that what it said before it was stopped can still be read)."""
+
+    def __init__(self, client, args):
+        self.args = args
+        env = {k: v for k, v in os.environ.items() if k not in ("LG_TOKEN", "LG_PLACE", "LG_ENV")}
+        env["PYTHONUNBUFFERED"] = "1"
+        self._out, self._err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
+        self.coordinator = client.coordinator
+        self.proc = subprocess.Popen([client.executable, "-x", client.coordinator, *args], stdin=subprocess.DEVNULL,
+                                     stdout=self._out, stderr=self._err, env=env, start_new_session=True)
+
+    def wait(self, timeout_s=CALL_TIMEOUT_S, shielded=True):
+        """Until it ends: True when a KeyboardInterrupt came meanwhile (shielded: held back until
+        it ended; else it is stopped and the interrupt goes on). Stopped at timeout_s
+        (subprocess.TimeoutExpired)."""
+        interrupted = False
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                self.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+                return interrupted
+            except KeyboardInterrupt:
+                if not shielded:
+                    self.stop()
+                    raise
+                interrupted = True
+            except subprocess.TimeoutExpired:
+                self.stop()
+                raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def token(self, wait_s=0.0):
+        """The reservation token `reserve --shell` says before it waits: waiting up to wait_s
+        for it to be said (or for the program to end), shielded from Ctrl-C; None if unsaid."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                said = re.findall(r"LG_TOKEN=(\S+)", self.output()[0])
+                if said or self.proc.poll() is not None or time.monotonic() >= deadline:
+                    return said[0] if said else None
+                time.sleep(0.02)
+            except KeyboardInterrupt:
+                continue
+
+    def output(self):
+        self._out.seek(0), self._err.seek(0)
+        return self._out.read().decode(errors="replace"), self._err.read().decode(errors="replace")
+
+    def result(self, check=True):
+        """Its stdout; FarmError naming what it said when it failed (CoordinatorUnreachable when
+        it found no coordinator)."""
+        stdout, stderr = self.output()
+        self._out.close(), self._err.close()
+        if check and self.proc.returncode != 0:
+            if "Could not connect to coordinator" in stderr or "coordinator is unavailable" in stderr:
+                raise CoordinatorUnreachable("no labgrid coordinator answers at %s (give --pumpsim-coordinator "
+                                             "or LG_COORDINATOR)" % self.coordinator)
+            said = " / ".join(line.strip() for line in stderr.strip().splitlines()[-2:])
+            raise FarmError("labgrid-client %s: %s" % (" ".join(self.args), said or "exit %d" % self.proc.returncode))
+        return stdout
 
 
 class LabgridClient:
@@ -203,34 +253,30 @@ class LabgridClient:
         self.executable = executable
         self.coordinator = coordinator
 
-    def call(self, *args, timeout_s=CALL_TIMEOUT_S, check=True, shielded=True):
-        """Run `labgrid-client -x COORDINATOR args…`; (stdout, interrupted). FarmError naming
-        what it said when it fails, CoordinatorUnreachable when it found no coordinator."""
-        env = {k: v for k, v in os.environ.items() if k not in ("LG_TOKEN", "LG_PLACE", "LG_ENV")}
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            proc = subprocess.Popen([self.executable, "-x", self.coordinator, *args], stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=err, env=env, start_new_session=True)
-            if shielded:
-                interrupted = _wait_shielded(proc, timeout_s)
-            else:
-                interrupted = False
-                try:
-                    proc.wait(timeout=timeout_s)
-                except BaseException:
-                    proc.kill()
-                    proc.wait()
-                    raise
-            out.seek(0), err.seek(0)
-            stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-        if check and proc.returncode != 0:
-            said = " / ".join(line.strip() for line in stderr.strip().splitlines()[-2:]) or "exit %d" % proc.returncode
-            if "Could not connect to coordinator" in stderr or "coordinator is unavailable" in stderr:
-                raise CoordinatorUnreachable("no labgrid coordinator answers at %s (give --pumpsim-coordinator "
-                                             "or LG_COORDINATOR)" % self.coordinator)
-            raise FarmError("labgrid-client %s: %s" % (" ".join(args), said))
+    def call(self, *args, check=True):
+        """Run `labgrid-client -x COORDINATOR args…` to its end, whatever Ctrl-C says meanwhile
+        (the interrupt goes on once it has ended): its stdout."""
+        call = Call(self, args)
+        interrupted = call.wait()
+        out = call.result(check)
         if interrupted:
             raise KeyboardInterrupt
-        return stdout
+        return out
+
+    def calls(self, *commands, in_turn=False):
+        """Several labgrid-client commands, side by side (or in_turn), each to its end whatever
+        Ctrl-C says meanwhile, and whether or not the others failed."""
+        interrupted = False
+        running = []
+        for args in commands:
+            running.append(Call(self, args))
+            if in_turn:
+                interrupted |= running[-1].wait()
+        for call in running:
+            interrupted |= call.wait()
+            call.result(check=False)
+        if interrupted:
+            raise KeyboardInterrupt
 
     def places(self):
         return parse_places(self.call("-v", "places"))
@@ -243,20 +289,11 @@ class Lease:
         self.client, self.place, self.token, self.bench = client, place, token, bench
 
     def release(self):
-        """Release the place and cancel its reservation; Ctrl-C cannot cut this short."""
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if _main_thread() else None
-        try:
-            self.client.call("-p", self.place, "release", check=False)
-            self.client.call("cancel-reservation", self.token, check=False)
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGINT, previous)
-
-
-def _main_thread():
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+        """Release the place and cancel its reservation (together: either order frees the place);
+        neither Ctrl-C nor an error here leaves the place acquired."""
+        # "+TOKEN" names the place only as long as the reservation stands.
+        self.client.calls(("-p", self.place, "release"), ("cancel-reservation", self.token),
+                          in_turn=self.place.startswith("+"))
 
 
 def lock(client, spec, timeout_s):
@@ -267,24 +304,27 @@ def lock(client, spec, timeout_s):
     if not matching(places, filters):
         raise FarmError("no %s on the coordinator at %s (its places: %s)"
                         % (describe(filters), client.coordinator, ", ".join(sorted(places)) or "none"))
-    out = client.call("reserve", "--shell", *("%s=%s" % kv for kv in sorted(filters.items())))
-    token = re.search(r"LG_TOKEN=(\S+)", out).group(1)
+    reserve = Call(client, ("reserve", "--wait", "--shell", *("%s=%s" % kv for kv in sorted(filters.items()))))
     place = None
     try:
         try:
             # Not shielded: an interrupt while waiting for a place ends the wait at once.
-            client.call("wait", token, timeout_s=timeout_s, shielded=False)
+            reserve.wait(timeout_s, shielded=False)
         except subprocess.TimeoutExpired:
             raise PlaceTimeout("no %s came free within %g s (labgrid-client who: who holds them)"
                                % (describe(filters), timeout_s)) from None
+        token = reserve.token()
+        reserve.result()
         out = client.call("-p", "+" + token, "acquire")
         place = re.search(r"acquired place (\S+)", out).group(1)
-        env = client.call("-p", place, "env")
-        bench = bench_from_env(env, place)
+        bench = bench_from_env(client.call("-p", place, "env"), place)
     except BaseException:
-        # Interrupted in the middle of acquire, the place may be ours with its name unheard:
-        # the token names it as long as the reservation stands.
-        Lease(client, place or "+" + token, token, None).release()
+        token = reserve.token(wait_s=CALL_TIMEOUT_S)
+        reserve.stop()
+        if token:
+            # Interrupted in the middle of acquire, the place may be ours with its name unheard:
+            # the token names it as long as the reservation stands.
+            Lease(client, place or "+" + token, token, None).release()
         raise
     return Lease(client, place, token, bench)
 
