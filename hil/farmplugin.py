@@ -15,6 +15,7 @@ OPTIONS_HELP = {
     "--lg-env": "a labgrid environment file: a RemotePlace, or a bench's resources (dut, rig, key)",
 }
 _STASH = pytest.StashKey()
+_SIGTERM = pytest.StashKey()  # the SIGTERM handler the run had before it held a place
 _WORKER_INPUT = "pumpsim_farm"
 
 
@@ -66,13 +67,17 @@ def pytest_sessionstart(session):
         return
     from pumpsim import farm
 
+    _term_as_interrupt(config)
     try:
         client = farm.LabgridClient(farm.find_client(config.getoption("pumpsim_labgrid_client")),
                                     config.getoption("pumpsim_coordinator") or env_coordinator
                                     or farm.default_coordinator())
         lease = farm.lock(client, spec, config.getoption("pumpsim_place_timeout"))
-    except farm.FarmError as exc:
-        raise pytest.UsageError(str(exc)) from None
+    except BaseException as exc:
+        _restore_term(config)
+        if isinstance(exc, farm.FarmError):
+            raise pytest.UsageError(str(exc)) from None
+        raise
     config.stash[_STASH] = (lease, {**lease.bench, "place": lease.place})
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -86,11 +91,34 @@ def pytest_configure_node(node):
         node.workerinput[_WORKER_INPUT] = {**held[1], "key": held[1]["key"].hex()}
 
 
+def _term_as_interrupt(config):
+    """From the lock on, SIGTERM (what a CI job's timeout sends) ends the run as Ctrl-C does,
+    cancelling the reservation or releasing the place, where by default it would end the process
+    there and then, the place still held."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    config.stash[_SIGTERM] = signal.signal(signal.SIGTERM, interrupt)
+
+
+def _restore_term(config):
+    import signal
+
+    if _SIGTERM in config.stash:
+        signal.signal(signal.SIGTERM, config.stash[_SIGTERM])
+        del config.stash[_SIGTERM]
+
+
 def _release(config):
     lease, _ = config.stash.get(_STASH, (None, None))
     if lease is not None:
         config.stash[_STASH] = (None, None)
-        lease.release()
+        try:
+            lease.release()
+        finally:
+            _restore_term(config)
 
 
 @pytest.hookimpl(trylast=True)

@@ -3,6 +3,7 @@ each get a bench of their own, a third waits for one; what they got is read from
 and from the boards' own clocks, not from the runs' word alone. Bad requests are refused and
 change nothing; an interrupted run leaves no place acquired and no reservation behind."""
 
+import itertools
 import json
 import os
 import signal
@@ -41,14 +42,17 @@ def test_a_pump_on_a_place(bench, n):
 '''
 
 
+_RUN_NUMBERS = itertools.count()
+
+
 @pytest.fixture
-def runs(lab, request):
+def runs(lab):
     """Start pytest runs of ON_A_PLACE against the farm: runs(name, *options, advance_ms=, go=)."""
     (lab.root / "test_on_a_place.py").write_text(ON_A_PLACE)
     started = []
 
     def start(name, *options, advance_ms=0, go=None, tests=1):
-        name = "%s-%s" % (request.node.name[:40], name)
+        name = "%d-%s" % (next(_RUN_NUMBERS), name)
         env = {"FARM_RECORD": str(lab.root / ("record-" + name)), "FARM_ADVANCE_MS": str(advance_ms),
                "FARM_TESTS": str(tests), **({"FARM_GO": str(go)} if go else {})}
         run = lab.pytest(name, "test_on_a_place.py", *options, env=env)
@@ -166,11 +170,15 @@ def test_with_every_place_held_a_run_times_out_or_is_interrupted_leaving_them_he
     assert lab.state() == (holders, [])
 
 
-def test_ctrl_c_in_a_test_releases_the_place(lab, runs):
+@pytest.mark.parametrize("how", [
+    lambda run: os.killpg(run.pid, signal.SIGINT),  # Ctrl-C at its terminal
+    lambda run: os.kill(run.pid, signal.SIGTERM),  # a CI job's timeout
+], ids=["ctrl-c", "sigterm"])
+def test_a_run_stopped_in_a_test_releases_the_place(lab, runs, how):
     run = runs("interrupted", "--pumpsim-place", "bench-a", go=lab.root / "never")
     wait_for(run.record, 60, "the run in its test")
     assert set(lab.who()) == {"bench-a"}
-    os.killpg(run.pid, signal.SIGINT)
+    how(run)
     rc, out = finish(run, 30)
     assert rc == pytest.ExitCode.INTERRUPTED, out
     assert lab.state() == ({}, [])
