@@ -13,7 +13,7 @@ from .lab import PLACES, TAGS, Farm, answers, exporter_config, missing_programs,
 
 
 @pytest.fixture(scope="session")
-def farm(tmp_path_factory, pumpsim_image):
+def farm(tmp_path_factory, request):
     bindir, missing = missing_programs()
     if missing:
         if os.environ.get("PUMPSIM_FARM_REQUIRED") == "1":
@@ -23,7 +23,7 @@ def farm(tmp_path_factory, pumpsim_image):
     farm = Farm(bindir, root)
     try:
         # Each bench's board starts from the run's deployed image (so `emu start` deploys nothing).
-        flash, key = pumpsim_image
+        flash, key = request.getfixturevalue("pumpsim_image")
         for place in PLACES:
             (root / place).mkdir()
             shutil.copy(flash, root / place / FLASH_IMAGE)
