@@ -7,9 +7,10 @@ import sys
 
 import pytest
 
+from pumpsim import farm as farm_mod
 from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
 
-from .lab import PLACES, TAGS, Farm, answers, exporter_config, missing_programs, wait_for
+from .lab import ASK_COORDINATOR_S, PLACES, TAGS, Farm, answers, exporter_config, missing_programs, wait_for
 
 
 @pytest.fixture(scope="session")
@@ -35,15 +36,18 @@ def farm(tmp_path_factory, request):
             farm.boards[place] = root / place
         (root / "exporter.yaml").write_text(exporter_config(farm))
         farm.spawn("labgrid-coordinator", "-l", farm.coordinator, log="coordinator.log")
-        wait_for(lambda: answers(farm), 20, "the coordinator")
+        wait_for(lambda: answers(farm), 20, "the coordinator", ASK_COORDINATOR_S)
         farm.spawn("labgrid-exporter", "-c", farm.coordinator, "--hostname", "127.0.0.1", "-n", "lab1",
                    "exporter.yaml", log="exporter.log")
         wait_for(lambda: all("lab1/%s/PumpsimKey" % p in farm.lg("resources") for p in PLACES), 20,
-                 "the exporter's resources")
-        for place in PLACES:
-            farm.lg("-p", place, "create")
-            farm.lg("-p", place, "add-match", "lab1/%s/*" % place)
-            farm.lg("-p", place, "set-tags", TAGS)
+                 "the exporter's resources", ASK_COORDINATOR_S)
+        # As docs/farm.md sets up a place; both places side by side.
+        for step in (("create",), ("add-match", "lab1/%s/*"), ("set-tags", TAGS)):
+            calls = [farm_mod.Call(farm.client, ("-p", place, step[0], *(a.replace("%s", place) for a in step[1:])))
+                     for place in PLACES]
+            for call in calls:
+                call.wait()
+                call.result()
         yield farm
     finally:
         stopping = [_pumpsim("emu", "stop", "--dir", str(directory)) for directory in farm.boards.values()]

@@ -40,6 +40,10 @@ def free_port():
         return s.getsockname()[1]
 
 
+# A labgrid-client takes most of a second of CPU to start: the runs under test need it more.
+ASK_COORDINATOR_S = 1.0
+
+
 def wait_for(predicate, timeout_s, what, poll_s=0.1):
     deadline = time.monotonic() + timeout_s
     while True:
