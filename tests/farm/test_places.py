@@ -1,7 +1,8 @@
 """pytest runs against the loopback farm take its places as a lab's runs would: of three runs at
-once two get a bench of their own and the third waits for one; what they got is read from the coordinator
-and from the boards' own clocks, not from the runs' word alone. Bad requests are refused and
-change nothing; an interrupted run leaves no place acquired and no reservation behind."""
+once two get a bench of their own and the third waits for one; what they got is read from the
+coordinator and from the boards' own clocks, not from the runs' word alone. Bad requests are
+refused and change nothing; an interrupted run leaves no place acquired and no reservation
+behind."""
 
 import itertools
 import json
