@@ -28,6 +28,13 @@ $(STUBS)/.installed: typings/rpi_pico.txt | $(BIN)/.installed
 		-r typings/rpi_pico.txt
 	touch $@
 
+# labgrid, for a farm of benches (docs/farm.md), in a venv of its own: its pins are not ours.
+LABGRID_VENV ?= .venv-labgrid
+$(LABGRID_VENV)/bin/.installed: requirements-labgrid.txt
+	$(PY) -m venv $(LABGRID_VENV)
+	$(LABGRID_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-labgrid.txt
+	touch $@
+
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
 
@@ -37,7 +44,7 @@ PYTEST_ARGS ?= -n auto
 # Then, when the official RPI_PICO firmware is given (PUMPSIM_RP2_FIRMWARE, PUMPSIM_RP2_BOOTROM:
 # docs/usage.md), the real-time subset again on official MicroPython on an emulated RP2040, and
 # on the emulated bench of two Picos, the rig Pico running boards/rig_pico (docs/bench.md).
-test: $(BIN)/.installed $(STUBS)/.installed
+test: $(BIN)/.installed $(STUBS)/.installed $(LABGRID_VENV)/bin/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@if [ -n "$$PUMPSIM_RP2_FIRMWARE" ]; then \
 	    echo "the real-time subset on --pumpsim-target rp2040js"; \

@@ -2,7 +2,8 @@
 
 The `bench` fixture is a pump with its rig: by default a virtual board freshly booted in a temporary
 folder with the firmware deployed by mpremote; with --pumpsim-port, --pumpsim-key and --pumpsim-rig,
-a physical board on its bench. Tests are written in pump time (`bench.advance_days(10)`), so the
+a physical board on its bench; with --pumpsim-place (or --lg-env), the bench of a labgrid place
+(hil/farmplugin.py, docs/farm.md). Tests are written in pump time (`bench.advance_days(10)`), so the
 same test runs against either.
 
 A test declares what it needs of the rig with `@pytest.mark.pumpsim_needs("stepped-clock",
@@ -18,6 +19,8 @@ import pytest
 
 from pumpsim.hil.rig import DAY_MS, Rig
 from pumpsim.targets.emu.flashfs import IMAGE as FLASH_IMAGE
+
+pytest_plugins = ("pumpsim.hil.farmplugin",)
 
 
 def pytest_addoption(parser):
@@ -109,6 +112,7 @@ class Bench:
         self.rig_url = rig_url
         self.key = key
         self.dir = directory
+        self.place = None  # the labgrid place it came from, if any
         self.raw_rig = Rig.open(rig_url)
         self.rig = self.raw_rig if declared is None else DeclaredRig(self.raw_rig, declared, nodeid)
         self._clients = []
@@ -236,10 +240,34 @@ def _once_per_run(tmp_path_factory, name, build):
     return directory
 
 
+def _farm_bench(request, farm_bench, needs):
+    import fcntl
+
+    from pumpsim.hil import farmplugin
+
+    # One bench per run: xdist's workers take turns on it.
+    with open(farmplugin.turn_file(request.getfixturevalue("tmp_path_factory")), "w") as turn:
+        fcntl.flock(turn, fcntl.LOCK_EX)
+        bench = Bench(farm_bench["port"], farm_bench["rig"], farm_bench["key"], declared=needs,
+                      nodeid=request.node.nodeid)
+        bench.place = farm_bench["place"]
+        try:
+            bench.skip_unless_able(needs)
+            yield bench
+        finally:
+            bench.close()
+
+
 @pytest.fixture
 def bench(request, tmp_path):
     config = request.config
     needs = declared_needs(request.node)
+    from pumpsim.hil import farmplugin  # registered by pytest_plugins above, so imported here
+
+    farm_bench = farmplugin.bench_of(config)
+    if farm_bench:
+        yield from _farm_bench(request, farm_bench, needs)
+        return
     port = config.getoption("pumpsim_port")
     if port:
         key_file, rig_url = config.getoption("pumpsim_key"), config.getoption("pumpsim_rig")
