@@ -107,5 +107,6 @@ def _power_and_run_pins_reach_the_dut(bench, observer):
     bench.rig.reset()
     wait_for(lambda: observer.measure()["boots"] == boots + 2, 120, "the DUT out of reset")
     status = bench.wait_for_pump()
-    assert status["reset_cause"] != "power-on"
+    # (an RP2040's MicroPython tells a RUN reset from a power-up no more than silicon does)
+    assert status["strokes"] == strokes
     assert abs(status["battery_volts"] * 1000 - 2800) <= 5
