@@ -1,3 +1,7 @@
 """pumpsim: the clinician side of the pump (client, CLI, deploy)."""
 
-__version__ = "0.1.0"
+from importlib.metadata import version as _version
+
+# The one place the version is written is pyproject.toml; the deployer writes it into each
+# build's boardcfg, so a board reports the version that was flashed onto it.
+__version__ = _version("pumpsim")

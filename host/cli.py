@@ -516,7 +516,11 @@ COMMANDS = (
 
 
 def build_parser():
+    from pumpsim import __version__
+
     parser = _Parser(prog="pumpsim", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version="pumpsim %s" % __version__,
+                        help="the version of pumpsim (pyproject.toml), which builds also give the firmware")
     parser.add_argument("--dir", help="folder of a virtual board (its port, rig and key)")
     parser.add_argument("--port", help="serial port of a board: /dev/ttyACM0, a pty, socket://")
     parser.add_argument("--key", help="file holding the board's key in hex")

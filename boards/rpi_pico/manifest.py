@@ -1,4 +1,4 @@
 # What a Raspberry Pi Pico runs: the firmware package and the generated board configuration.
-metadata(description="pumpsim on Raspberry Pi Pico (RP2040)", version="0.1.0")
+metadata(description="pumpsim on Raspberry Pi Pico (RP2040)")
 package("pump", base_path="../../firmware")
 module("main.py", base_path="../../firmware")

@@ -12,7 +12,6 @@ from pump.jsonfx import Milli
 AUTH_FAILURES_TO_LOCK = 5
 AUTH_LOCK_MS = 10 * 60000
 
-FW = "0.1.0"
 PROTO = 1
 # The longest the REPL may keep the pump from its therapy: then the board resets into it.
 MAINTENANCE_MS = 30 * 60000
@@ -61,7 +60,7 @@ class App:
     # -- requests ------------------------------------------------------------------------------
 
     def hello(self, args):
-        return {"proto": PROTO, "fw": FW, "board": self.hw.board, "nonce": self.session.start()}
+        return {"proto": PROTO, "fw": self.hw.fw, "board": self.hw.board, "nonce": self.session.start()}
 
     def status(self, args=None):
         p = self.pump
@@ -114,7 +113,7 @@ class App:
             "programming_locked_s": max(0, self.locked_until_ms - now_ms) // 1000,
             "board": self.hw.board,
             "nvram": getattr(self.hw, "nvram", "flash"),
-            "fw": FW,
+            "fw": self.hw.fw,
         }
 
     def refill(self, args):

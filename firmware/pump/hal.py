@@ -390,6 +390,7 @@ def _fram(cfg):
 class Hardware:
     def __init__(self, cfg):
         self.board = cfg.NAME
+        self.fw = cfg.FW  # the version this build was made from (pyproject.toml)
         self.stroke_nl = cfg.STROKE_NL
         pins = cfg.PINS
         self.records = Records(_fram(cfg), _DATA_DIR)

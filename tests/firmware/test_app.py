@@ -27,6 +27,7 @@ class HW:
         from pump.store import Store
 
         self.board = "test"
+        self.fw = "0.0.0-test"
         self.stroke_nl = 500
         self.clock = clock
         self.motor = motor

@@ -58,6 +58,7 @@ class Buzzer:
 
 class HW:
     board = "test"
+    fw = "0.0.0-test"
     stroke_nl = 500
     key = KEY
     reset_cause = "power-on"

@@ -7,6 +7,8 @@ import time
 import pytest
 import serial
 
+import pumpsim
+
 from pumpsim.errors import Refused
 from pumpsim.hil.rig import Rig, RigError
 
@@ -74,7 +76,7 @@ def test_status_and_a_refusal_without_the_key(pico):
     from pumpsim.client import PumpClient
 
     status = pico.client(key=False, timeout=CLIENT_TIMEOUT_S).status()
-    assert (status["board"], status["stroke_nl"], status["fw"]) == ("rpi_pico", 250, "0.1.0")
+    assert (status["board"], status["stroke_nl"], status["fw"]) == ("rpi_pico", 250, pumpsim.__version__)
     assert status["state"] in ("alarm", "idle")
     impostor = PumpClient.open(pico.port, key=bytes(32), timeout=CLIENT_TIMEOUT_S)
     try:

@@ -173,6 +173,7 @@ class FakeHardware:
         from pump.store import Store
 
         self.board = "test"
+        self.fw = "0.0.0-test"
         self.stroke_nl = stroke_nl
         self.clock = FakeClock()
         self.motor = CountingMotor()
