@@ -61,6 +61,17 @@ def read_for(port, seconds):
     return out
 
 
+def read_prompt(port, timeout_s=10.0, settle_s=0.3):
+    """What the port says up to a REPL prompt (however slow the machine), and whatever follows
+    within settle_s of it: a second prompt would still be seen."""
+    import time
+    end = time.monotonic() + timeout_s
+    out = b""
+    while not out.endswith(b">>> ") and time.monotonic() < end:
+        out += port.read(4096)
+    return out + read_for(port, settle_s)
+
+
 @pytest.fixture
 def line(toy_board):
     info, _ = toy_board
