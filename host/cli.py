@@ -97,6 +97,7 @@ def human_status(s):
 
 
 def cmd_status(args):
+    """The pump's state, therapy, reservoir, battery and alarms."""
     with Target(args).client() as client:
         emit(args, client.status(), human_status)
 
@@ -113,6 +114,7 @@ def human_refill(s):
 
 
 def cmd_refill(args):
+    """Record a refill: the volume put in and its concentration."""
     volume_ul = units.ml_to_ul(args.volume_ml)
     concentration = units.positive_int(args.concentration_ug_per_ml, "concentration")
     withdrawn_ul = None
@@ -124,12 +126,14 @@ def cmd_refill(args):
 
 
 def cmd_program_continuous(args):
+    """Programme a constant daily dose."""
     dose = units.positive_int(args.daily_dose_ug, "daily dose")
     with Target(args).client(need_key=True) as client:
         emit(args, client.program_continuous(dose), human_status)
 
 
 def cmd_program_flex(args):
+    """Programme a flex schedule: daily doses from given times of day (or weekdays)."""
     daily, week = [], {}
     for day, minute, dose in (units.flex_step(step) for step in args.step):
         (daily if day is None else week.setdefault(day, [])).append((minute, dose))
@@ -155,12 +159,14 @@ def _confirmed(args, command):
 
 
 def cmd_program_minimum_rate(args):
+    """Run at the minimum rate that keeps the catheter open (needs --confirm)."""
     _confirmed(args, "program minimum-rate")
     with Target(args).client(need_key=True) as client:
         emit(args, client.program_minimum_rate(confirm=True), human_status)
 
 
 def cmd_program_stop(args):
+    """Stop therapy (needs --confirm: abrupt withdrawal is dangerous)."""
     _confirmed(args, "program stop")
     with Target(args).client(need_key=True) as client:
         reply = client.program_stop(confirm=True)
@@ -169,6 +175,7 @@ def cmd_program_stop(args):
 
 
 def cmd_program_patient_bolus(args):
+    """Allow patient boluses: dose, lockout and a daily maximum."""
     dose = units.positive_int(args.dose_ug, "bolus dose")
     lockout = units.positive_int(args.lockout_minutes, "lockout")
     most = units.positive_int(args.max_per_day, "maximum per day")
@@ -177,6 +184,7 @@ def cmd_program_patient_bolus(args):
 
 
 def cmd_bolus(args):
+    """Give a clinician bolus, a patient bolus or a priming bolus."""
     kinds = [k for k in ("patient", "dose_ug", "prime_ul") if getattr(args, k)]
     if len(kinds) != 1:
         raise UsageError("bolus: give one of --dose-ug X --minutes M, --patient, --prime-ul V --minutes M")
@@ -205,21 +213,25 @@ def human_alarms(alarms):
 
 
 def cmd_alarms(args):
+    """The alarms standing, with their priority and sound."""
     with Target(args).client() as client:
         emit(args, client.alarms(), human_alarms)
 
 
 def cmd_alarms_ack(args):
+    """Acknowledge an alarm by its code (it sounds less often; it stays until cleared)."""
     with Target(args).client(need_key=True) as client:
         emit(args, client.ack(args.code.upper()), human_alarms)
 
 
 def cmd_alarms_test(args):
+    """Play both alarm patterns on the buzzer."""
     with Target(args).client(need_key=True) as client:
         emit(args, client.alarm_test(), lambda r: "playing: %s" % ", ".join(r["patterns"]))
 
 
 def cmd_rig_fault_motor_stall(args):
+    """Make the motor stall: on, off, intermittent, or the next N attempts."""
     attempts = None
     if args.mode == "next":
         if args.attempts is None:
@@ -233,6 +245,7 @@ def cmd_rig_fault_motor_stall(args):
 
 
 def cmd_rig_battery(args):
+    """Set (or read) the battery voltage the board reads."""
     millivolts = None
     if args.volts is not None:
         millivolts = units.volts_to_mv(args.volts)
@@ -241,16 +254,19 @@ def cmd_rig_battery(args):
 
 
 def cmd_rig_corrupt_flash(args):
+    """Flip bits in the board's saved records or event log."""
     with Target(args).rig() as rig:
         emit(args, rig.corrupt_flash(args.target), lambda r: "corrupted " + ", ".join(r["corrupted"]))
 
 
 def cmd_rig_hang(args):
+    """Hang the firmware's main loop, so that its watchdog must act."""
     with Target(args).rig() as rig:
         emit(args, rig.hang(), lambda r: "the board's main loop is hung")
 
 
 def cmd_rig_tones(args):
+    """The sounds the buzzer made: when, how long, which pattern."""
     with Target(args).rig() as rig:
         emit(args, rig.tones(), lambda tones: "\n".join(
             "day %.4f  %-8s %d ms" % (t["t_ms"] / 86_400_000, t["pattern"], t["duration_ms"])
@@ -258,6 +274,7 @@ def cmd_rig_tones(args):
 
 
 def cmd_log(args):
+    """The pump's event log."""
     with Target(args).client() as client:
         events = client.log()
     emit(args, events, lambda evs: "\n".join(
@@ -267,6 +284,7 @@ def cmd_log(args):
 
 
 def cmd_config(args):
+    """Set the pump's thresholds and the volumes of its tubing and catheter."""
     thresholds = {}
     for name in ("tubing_ul", "catheter_ul"):
         value = getattr(args, name)
@@ -291,12 +309,14 @@ def cmd_config(args):
 
 
 def cmd_set_clock(args):
+    """Set the pump's clock (pump time in ms, or a day and time of day)."""
     clock_ms = units.pump_clock_ms(args.clock_ms, args.day, args.time)
     with Target(args).client(need_key=True) as client:
         emit(args, client.set_clock(clock_ms), human_status)
 
 
 def cmd_maintenance(args):
+    """Hand the serial line to mpremote for a while; therapy goes on."""
     target = Target(args)
     with target.client(need_key=True) as client:
         reply = client.maintenance()
@@ -305,34 +325,40 @@ def cmd_maintenance(args):
 
 
 def cmd_rig_advance(args):
+    """Move pump time on (stepped clock only): 90s, 36h, 10d."""
     duration = units.duration_ms(args.duration)
     with Target(args).rig() as rig:
         emit(args, rig.advance(duration), lambda r: "pump time: %.3f days" % (r["clock_ms"] / 86_400_000))
 
 
 def cmd_rig_measure(args):
+    """The rig's own count: strokes, volume delivered, power cuts, flash writes."""
     with Target(args).rig() as rig:
         emit(args, rig.measure(),
              lambda m: "%d pulses, %.3f µL delivered (rig count)" % (m["pulses"], m["delivered_ul"]))
 
 
 def cmd_rig_time(args):
+    """Pump time as the rig keeps it, and how its clock runs."""
     with Target(args).rig() as rig:
         emit(args, rig.time(), lambda r: "pump time %d ms (%s)" % (r["clock_ms"], r["clock"]))
 
 
 def cmd_rig_clock(args):
+    """How pump time runs: stepped, realtime or xN."""
     with Target(args).rig() as rig:
         emit(args, rig.clock(args.mode), lambda r: "clock %s" % r["clock"])
 
 
 def cmd_rig_rtc(args):
+    """Whether the board's RTC keeps time across power-ups (kept) or restarts (volatile)."""
     with Target(args).rig() as rig:
         emit(args, rig.rtc(args.mode), lambda r: "rtc %s (from the board's next power-up or reset)"
              % r["rtc"])
 
 
 def cmd_rig_power_cycle(args):
+    """Cut the board's power and restore it, now or during a given write."""
     at_write = units.positive_int(args.at_write, "--at-write") if args.at_write else None
     with Target(args).rig() as rig:
         emit(args, rig.power_cycle(at_write),
@@ -340,6 +366,7 @@ def cmd_rig_power_cycle(args):
 
 
 def cmd_emu_start(args):
+    """Boot a virtual board (emu), an emulated Pico (rp2040js) or the emulated bench."""
     if args.target in ("rp2040js", "bench"):
         return _start_rp2040js(args)
     from pumpsim import deploy
@@ -403,6 +430,7 @@ def _start_rp2040js(args):
 
 
 def cmd_emu_stop(args):
+    """Stop the virtual board running in a folder."""
     from pumpsim.targets.emu import supervisor
 
     stopped = supervisor.stop(Path(args.dir))
@@ -410,12 +438,14 @@ def cmd_emu_stop(args):
 
 
 def cmd_build(args):
+    """Build a board's firmware with mpy-cross; prints the folder it is in."""
     from pumpsim import deploy
 
     print(deploy.build(args.board))
 
 
 def cmd_deploy(args):
+    """Copy a board's firmware onto it over its port with mpremote, then reset it."""
     from pumpsim import deploy
 
     deploy.deploy(args.port, args.board)
@@ -423,6 +453,7 @@ def cmd_deploy(args):
 
 
 def cmd_provision(args):
+    """Put a key on a board over its port (before the firmware holds the line)."""
     from pumpsim import deploy
 
     deploy.provision_key(args.port, deploy.read_key(args.key))
@@ -430,6 +461,7 @@ def cmd_provision(args):
 
 
 def cmd_keygen(args):
+    """Write a new random key, in hex, to a file."""
     from pumpsim import deploy
 
     path = Path(args.file)
@@ -440,6 +472,7 @@ def cmd_keygen(args):
 
 
 def cmd_demo(args):
+    """Run the pump emulated for N days and show what the rig measured."""
     from pumpsim.demo import run_demo
 
     run_demo(Path(args.dir), days=args.days)
@@ -515,6 +548,23 @@ COMMANDS = (
 )
 
 
+# The groups of commands, each with its one line; a command's line is its handler's docstring.
+GROUPS = {
+    ("program",): "Programme the therapy: continuous, flex, minimum rate, stop, patient boluses.",
+    ("rig",): "The rig beside the board: what it measured, pump time, and the faults it injects.",
+    ("rig", "fault"): "Faults the rig injects into the board's hardware.",
+    ("emu",): "Virtual boards: start one in a folder, stop it.",
+}
+
+
+def command_help(words):
+    """The one line `pumpsim --help` gives a command or a group."""
+    for command, handler, _ in COMMANDS:
+        if command == words:
+            return handler.__doc__.strip().splitlines()[0]
+    return GROUPS[words]
+
+
 def build_parser():
     from pumpsim import __version__
 
@@ -537,7 +587,8 @@ def build_parser():
             if parent not in groups:
                 groups[parent] = parsers[parent].add_subparsers(
                     dest="cmd%d" % len(parent), metavar="COMMAND", parser_class=_Parser)
-            parsers[words] = groups[parent].add_parser(words[-1])
+            line = command_help(words)
+            parsers[words] = groups[parent].add_parser(words[-1], help=line, description=line)
         return parsers[words]
 
     for words, handler, options in COMMANDS:
@@ -555,7 +606,9 @@ def main(argv=None):
     try:
         args = parser.parse_args(argv)
         if getattr(args, "handler", None) is None:
-            raise UsageError("pumpsim: give a command (pumpsim --help lists them)")
+            group = " ".join(w for w in (getattr(args, "cmd%d" % i, None) for i in range(3)) if w)
+            raise UsageError("%sgive a command (pumpsim %s--help lists them)"
+                             % (group + ": " if group else "", group + " " if group else ""))
         if getattr(args, "sub_dir", None):
             args.dir = args.sub_dir
         args.handler(args)

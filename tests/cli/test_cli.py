@@ -23,6 +23,35 @@ def test_every_table_entry_is_reachable():
         assert args.handler is handler
 
 
+def test_help_lists_every_command_and_group_with_its_one_line(capsys):
+    parents = {words[:-1] for words, _, _ in cli.COMMANDS if len(words) > 1}
+    for parent in sorted(parents | {()}):
+        with pytest.raises(SystemExit) as done:
+            cli.main(list(parent) + ["--help"])
+        assert done.value.code == 0
+        listing = " ".join(capsys.readouterr().out.split())  # argparse wraps the lines
+        children = {w[len(parent)] for w, _, _ in cli.COMMANDS if len(w) > len(parent) and w[:len(parent)] == parent}
+        for child in children:
+            line = " ".join(cli.command_help(parent + (child,)).split())
+            assert line.endswith(".") and "%s %s" % (child, line) in listing, (parent, child)
+
+
+def test_every_command_says_in_one_line_what_it_does():
+    for words, handler, _ in cli.COMMANDS:
+        doc = (handler.__doc__ or "").strip()
+        assert doc and len(doc.splitlines()) == 1 and doc.endswith("."), words
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "pumpsim: give a command (pumpsim --help lists them)"),
+    (["rig"], "pumpsim: rig: give a command (pumpsim rig --help lists them)"),
+    (["rig", "fault"], "pumpsim: rig fault: give a command (pumpsim rig fault --help lists them)"),
+])
+def test_a_group_without_its_command_says_where_the_list_is(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert (code, err.strip()) == (2, message)
+
+
 @pytest.mark.parametrize("argv, words", [
     (["frobnicate"], "frobnicate"),
     ([], "command"),
