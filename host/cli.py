@@ -320,8 +320,8 @@ def cmd_maintenance(args):
     target = Target(args)
     with target.client(need_key=True) as client:
         reply = client.maintenance()
-    print("maintenance: the REPL is mpremote's on %s for at most %s minutes, then therapy resumes by "
-          "itself; `mpremote connect %s reset` resumes it now" % (target.port, reply.get("minutes"), target.port))
+    emit(args, reply, lambda r: "maintenance: the REPL is mpremote's on %s for at most %s minutes, then therapy "
+         "resumes by itself; `mpremote connect %s reset` resumes it now" % (target.port, r.get("minutes"), target.port))
 
 
 def cmd_rig_advance(args):
@@ -434,14 +434,15 @@ def cmd_emu_stop(args):
     from pumpsim.targets.emu import supervisor
 
     stopped = supervisor.stop(Path(args.dir))
-    print("stopped" if stopped else "no virtual board was running in %s" % args.dir)
+    emit(args, {"stopped": stopped, "dir": args.dir},
+         lambda r: "stopped" if stopped else "no virtual board was running in %s" % args.dir)
 
 
 def cmd_build(args):
     """Build a board's firmware with mpy-cross; prints the folder it is in."""
     from pumpsim import deploy
 
-    print(deploy.build(args.board))
+    emit(args, {"board": args.board, "build": str(deploy.build(args.board))}, lambda r: r["build"])
 
 
 def cmd_deploy(args):
@@ -449,7 +450,8 @@ def cmd_deploy(args):
     from pumpsim import deploy
 
     deploy.deploy(args.port, args.board)
-    print("deployed %s firmware to %s" % (args.board, args.port))
+    emit(args, {"deployed": args.board, "port": args.port},
+         lambda r: "deployed %s firmware to %s" % (args.board, args.port))
 
 
 def cmd_provision(args):
@@ -457,7 +459,7 @@ def cmd_provision(args):
     from pumpsim import deploy
 
     deploy.provision_key(args.port, deploy.read_key(args.key))
-    print("key provisioned on %s" % args.port)
+    emit(args, {"provisioned": args.port}, lambda r: "key provisioned on %s" % args.port)
 
 
 def cmd_keygen(args):
@@ -468,18 +470,23 @@ def cmd_keygen(args):
     if path.exists():
         raise UsageError("%s exists: not overwriting a key" % path)
     path.write_text(deploy.new_key().hex() + "\n")
-    print(path)
+    emit(args, {"key": str(path)}, lambda r: r["key"])
 
 
 def cmd_demo(args):
     """Run the pump emulated for N days and show what the rig measured."""
     from pumpsim.demo import run_demo
 
-    run_demo(Path(args.dir), days=args.days)
+    if args.json:  # the story on stderr, the summary alone on stdout
+        print(json.dumps(run_demo(Path(args.dir), days=args.days, out=sys.stderr)))
+    else:
+        run_demo(Path(args.dir), days=args.days)
 
 
 # The CLI is this table: (words, handler, options). Options are (flags, argparse keywords).
-JSON = (("--json",), {"action": "store_true", "help": "print JSON"})
+# --json is taken before the command too (the top parser's); here it must not reset that one.
+JSON = (("--json",), {"action": "store_true", "default": argparse.SUPPRESS,
+                      "help": "print JSON (also before the command); errors too, on stderr"})
 CONFIRM = (("--confirm",), {"action": "store_true",
                             "help": "go ahead although this risks abrupt withdrawal"})
 COMMANDS = (
@@ -513,7 +520,7 @@ COMMANDS = (
         JSON]),
     (("set-clock",), cmd_set_clock, [
         (("--clock-ms",), {}), (("--day",), {}), (("--time",), {"help": "HH:MM[:SS], with --day"}), JSON]),
-    (("maintenance",), cmd_maintenance, []),
+    (("maintenance",), cmd_maintenance, [JSON]),
     (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
     (("rig", "measure"), cmd_rig_measure, [JSON]),
     (("rig", "time"), cmd_rig_time, [JSON]),
@@ -538,13 +545,15 @@ COMMANDS = (
         (("--micropython",), {}), (("--firmware",), {"help": "rp2040js, bench: the RPI_PICO uf2"}),
         (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"}),
         (("--reset-causes",), {"default": "all", "choices": ["all", "rp2"],
-                               "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"})]),
-    (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True})]),
-    (("build",), cmd_build, [(("--board",), {"default": "emu"})]),
-    (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True})]),
-    (("provision",), cmd_provision, [(("--port",), {"required": True}), (("--key",), {"required": True})]),
-    (("keygen",), cmd_keygen, [(("file",), {})]),
-    (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo"}), (("--days",), {"type": int, "default": 90})]),
+                               "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"}),
+        JSON]),
+    (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True}), JSON]),
+    (("build",), cmd_build, [(("--board",), {"default": "emu"}), JSON]),
+    (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True}), JSON]),
+    (("provision",), cmd_provision, [(("--port",), {"required": True}), (("--key",), {"required": True}), JSON]),
+    (("keygen",), cmd_keygen, [(("file",), {}), JSON]),
+    (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo"}), (("--days",), {"type": int, "default": 90}),
+                           JSON]),
 )
 
 
@@ -576,6 +585,8 @@ def build_parser():
     parser.add_argument("--key", help="file holding the board's key in hex")
     parser.add_argument("--rig", help="URL of the rig")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    parser.add_argument("--json", action="store_true",
+                        help="print JSON, before or after the command; errors too, on stderr")
     parsers = {(): parser}
     groups = {}
 
@@ -601,6 +612,15 @@ def build_parser():
     return parser
 
 
+def _fail(argv, code, message, **fields):
+    """A refusal: one line on stderr, JSON when --json was given (wherever it stood)."""
+    if "--json" in (sys.argv[1:] if argv is None else argv):
+        print(json.dumps({"error": message, "exit": code, **fields}), file=sys.stderr)
+    else:
+        print("pumpsim: %s" % message, file=sys.stderr)
+    return code
+
+
 def main(argv=None):
     parser = build_parser()
     try:
@@ -613,18 +633,14 @@ def main(argv=None):
             args.dir = args.sub_dir
         args.handler(args)
     except UsageError as exc:
-        print("pumpsim: %s" % exc, file=sys.stderr)
-        return 2
+        return _fail(argv, 2, str(exc))
     except Refused as exc:
         limit = " (limit: %s)" % exc.limit if exc.limit else ""
-        print("pumpsim: refused by the pump: %s%s" % (exc, limit), file=sys.stderr)
-        return 1
+        return _fail(argv, 1, "refused by the pump: %s%s" % (exc, limit), refused=str(exc), limit=exc.limit)
     except PumpsimError as exc:
-        print("pumpsim: %s" % exc, file=sys.stderr)
-        return 1
+        return _fail(argv, 1, str(exc))
     except KeyboardInterrupt:
-        print("pumpsim: interrupted", file=sys.stderr)
-        return 130
+        return _fail(argv, 130, "interrupted")
     return 0
 
 

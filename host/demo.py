@@ -40,7 +40,7 @@ def run_demo(directory: Path, days=90, out=sys.stdout):
         deploy.provision_key(info["port"], key)
         deploy.deploy(info["port"], "emu")
         with PumpClient.open(info["port"], key=key) as client, Rig.open(info["rig"]) as rig:
-            _run(client, rig, days, out)
+            return _run(client, rig, days, out)
     finally:
         supervisor.stop(directory)
 
@@ -84,3 +84,8 @@ def _run(client, rig, days, out):
     print("difference     %+10.3f µL  (one stroke is %.3f µL)" % (error_ul, measured["stroke_nl"] / 1000),
           file=out)
     print("%d pump days in %.1f s wall" % (days, wall_s), file=out)
+    return {"days": days, "rig_delivered_nl": measured["delivered_nl"], "pulses": measured["pulses"],
+            "stroke_nl": measured["stroke_nl"], "programmed_nl": float(programmed_nl),
+            "difference_ul": round(error_ul, 3), "wall_s": round(wall_s, 1),
+            "alarms": [{"code": a["code"], "priority": a["priority"], "since_s": a["since_s"]}
+                       for a in sorted(seen.values(), key=lambda a: a["since_s"])]}

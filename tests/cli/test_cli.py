@@ -14,12 +14,7 @@ def run(capsys, *argv):
 def test_every_table_entry_is_reachable():
     parser = cli.build_parser()
     for words, handler, options in cli.COMMANDS:
-        required = []
-        for flags, kwargs in options:
-            value = kwargs.get("choices", ["1"])[0]
-            if kwargs.get("required") or not flags[0].startswith("-"):
-                required += [flags[0], value] if flags[0].startswith("-") else [value]
-        args = parser.parse_args(list(words) + required)
+        args = parser.parse_args(list(words) + required_args(options))
         assert args.handler is handler
 
 
@@ -88,3 +83,48 @@ def test_keygen_never_overwrites(capsys, tmp_path):
     assert len(bytes.fromhex(key.strip())) == 32
     assert run(capsys, "keygen", str(path))[0] == 2
     assert path.read_text() == key
+
+
+def required_args(options):
+    args = []
+    for flags, kwargs in options:
+        value = kwargs.get("choices", ["1"])[0]
+        if kwargs.get("required") or not flags[0].startswith("-"):
+            args += [flags[0], value] if flags[0].startswith("-") else [value]
+    return args
+
+
+def test_every_command_takes_json_before_or_after_it():
+    parser = cli.build_parser()
+    for words, _, options in cli.COMMANDS:
+        rest = required_args(options)
+        assert parser.parse_args(["--json", *words, *rest]).json is True, words
+        assert parser.parse_args([*words, *rest, "--json"]).json is True, words
+        assert parser.parse_args([*words, *rest]).json is False, words
+
+
+@pytest.mark.parametrize("before", [True, False])
+def test_json_output_and_json_errors_wherever_json_stands(capsys, tmp_path, before):
+    import json
+
+    key = tmp_path / "k.hex"
+    argv = ["keygen", str(key)]
+    code, out, err = run(capsys, *(["--json", *argv] if before else [*argv, "--json"]))
+    assert (code, json.loads(out), err) == (0, {"key": str(key)}, "")
+    # A refusal, as one line of JSON on stderr, nothing on stdout, the key left as it was.
+    written = key.read_text()
+    code, out, err = run(capsys, *(["--json", *argv] if before else [*argv, "--json"]))
+    assert (code, out) == (2, "") and len(err.strip().splitlines()) == 1
+    assert json.loads(err) == {"error": "%s exists: not overwriting a key" % key, "exit": 2}
+    assert key.read_text() == written
+
+
+def test_usage_errors_and_unreachable_boards_come_as_json_too(capsys):
+    import json
+
+    code, out, err = run(capsys, "--json", "frobnicate")
+    assert code == 2 and "frobnicate" in json.loads(err)["error"]
+    code, out, err = run(capsys, "status", "--json")
+    assert (code, json.loads(err)["exit"]) == (2, 2) and "which pump" in json.loads(err)["error"]
+    code, out, err = run(capsys, "--port", "/dev/null-nothing", "status", "--json")
+    assert (code, json.loads(err)["exit"]) == (1, 1) and "cannot open" in json.loads(err)["error"]
