@@ -484,6 +484,8 @@ def cmd_demo(args):
 
 
 # The CLI is this table: (words, handler, options). Options are (flags, argparse keywords).
+BOARD_HELP = "a board of boards/ (emu, rpi_pico, rig_pico)"
+PORT_HELP = "the board's serial port: /dev/ttyACM0, a pty, socket://HOST:PORT"
 # --json is taken before the command too (the top parser's); here it must not reset that one.
 JSON = (("--json",), {"action": "store_true", "default": argparse.SUPPRESS,
                       "help": "print JSON (also before the command); errors too, on stderr"})
@@ -492,12 +494,12 @@ CONFIRM = (("--confirm",), {"action": "store_true",
 COMMANDS = (
     (("status",), cmd_status, [JSON]),
     (("refill",), cmd_refill, [
-        (("--volume-ml",), {"required": True}),
-        (("--concentration-ug-per-ml",), {"required": True}),
-        (("--withdrawn-ml",), {}), (("--reminder-days",), {}),
+        (("--volume-ml",), {"required": True, "help": "mL put into the reservoir"}),
+        (("--concentration-ug-per-ml",), {"required": True, "help": "µg/mL of the drug put in"}),
+        (("--withdrawn-ml",), {"help": "mL drawn out of the reservoir before the fill"}), (("--reminder-days",), {"help": "days from now to the refill reminder"}),
         JSON]),
     (("program", "continuous"), cmd_program_continuous, [
-        (("--daily-dose-ug",), {"required": True}), JSON]),
+        (("--daily-dose-ug",), {"required": True, "help": "µg a day"}), JSON]),
     (("program", "flex"), cmd_program_flex, [
         (("--step",), {"action": "append", "required": True,
                         "help": "[DAY/]HH:MM=µg/day, up to 13 a day; DAY (mon-sun) gives a weekday its own"}),
@@ -505,54 +507,62 @@ COMMANDS = (
     (("program", "minimum-rate"), cmd_program_minimum_rate, [CONFIRM, JSON]),
     (("program", "stop"), cmd_program_stop, [CONFIRM, JSON]),
     (("program", "patient-bolus"), cmd_program_patient_bolus, [
-        (("--dose-ug",), {"required": True}), (("--lockout-minutes",), {"required": True}),
-        (("--max-per-day",), {"required": True}), JSON]),
+        (("--dose-ug",), {"required": True, "help": "µg a patient bolus"}),
+        (("--lockout-minutes",), {"required": True, "help": "minutes from one patient bolus to the next"}),
+        (("--max-per-day",), {"required": True, "help": "patient boluses a day, at most"}), JSON]),
     (("bolus",), cmd_bolus, [
-        (("--dose-ug",), {}), (("--minutes",), {}), (("--patient",), {"action": "store_true"}),
-        (("--prime-ul",), {}), JSON]),
+        (("--dose-ug",), {"help": "µg of a clinician bolus"}), (("--minutes",), {"help": "minutes the bolus lasts"}),
+        (("--patient",), {"action": "store_true", "help": "a patient bolus, as programmed"}),
+        (("--prime-ul",), {"help": "µL of tubing and catheter a priming bolus fills"}), JSON]),
     (("log",), cmd_log, [JSON]),
     (("alarms",), cmd_alarms, [JSON]),
-    (("alarms", "ack"), cmd_alarms_ack, [(("code",), {}), JSON]),
+    (("alarms", "ack"), cmd_alarms_ack, [(("code",), {"help": "the alarm's code, as `alarms` lists it (LOW_RESERVOIR, ...)"}), JSON]),
     (("alarms", "test"), cmd_alarms_test, [JSON]),
     (("config",), cmd_config, [
-        (("--low-reservoir-ml",), {}), (("--empty-reservoir-ml",), {}), (("--tubing-ul",), {}),
-        (("--catheter-ul",), {}), (("--discrepancy-limit-pct",), {}), (("--reminder-lead-days",), {}),
+        (("--low-reservoir-ml",), {"help": "mL left that raise LOW_RESERVOIR"}),
+        (("--empty-reservoir-ml",), {"help": "mL left that raise EMPTY_RESERVOIR"}),
+        (("--tubing-ul",), {"help": "µL the pump's tubing holds"}), (("--catheter-ul",), {"help": "µL the catheter holds"}),
+        (("--discrepancy-limit-pct",), {"help": "%% of a refill's expected volume that flags a discrepancy"}),
+        (("--reminder-lead-days",), {"help": "days before the projected low reservoir that the reminder sounds"}),
         JSON]),
     (("set-clock",), cmd_set_clock, [
-        (("--clock-ms",), {}), (("--day",), {}), (("--time",), {"help": "HH:MM[:SS], with --day"}), JSON]),
+        (("--clock-ms",), {"help": "pump time in ms"}), (("--day",), {"help": "the pump's day (0: its first)"}), (("--time",), {"help": "HH:MM[:SS], with --day"}), JSON]),
     (("maintenance",), cmd_maintenance, [JSON]),
     (("rig", "advance"), cmd_rig_advance, [(("duration",), {"help": "e.g. 90s, 36h, 10d"}), JSON]),
     (("rig", "measure"), cmd_rig_measure, [JSON]),
     (("rig", "time"), cmd_rig_time, [JSON]),
     (("rig", "clock"), cmd_rig_clock, [(("mode",), {"help": "stepped, realtime or xN"}), JSON]),
-    (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {}), JSON]),
-    (("rig", "rtc"), cmd_rig_rtc, [(("mode",), {"nargs": "?", "choices": ["kept", "volatile"]}), JSON]),
+    (("rig", "power-cycle"), cmd_rig_power_cycle, [(("--at-write",), {"help": "N: cut during the Nth write to the records from now"}), JSON]),
+    (("rig", "rtc"), cmd_rig_rtc, [(("mode",), {"nargs": "?", "choices": ["kept", "volatile"], "help": "none: read the setting"}), JSON]),
     (("rig", "fault", "motor-stall"), cmd_rig_fault_motor_stall, [
-        (("mode",), {"choices": ["on", "off", "intermittent", "next"]}),
+        (("mode",), {"choices": ["on", "off", "intermittent", "next"], "help": "intermittent: every other attempt fails"}),
         (("attempts",), {"nargs": "?", "metavar": "N", "help": "with next: the next N motor attempts fail"}),
         JSON]),
-    (("rig", "battery"), cmd_rig_battery, [(("--volts",), {}), JSON]),
+    (("rig", "battery"), cmd_rig_battery, [(("--volts",), {"help": "V the battery reads, e.g. 2.85 (none: read it)"}), JSON]),
     (("rig", "corrupt-flash"), cmd_rig_corrupt_flash, [
-        (("--target",), {"default": "state", "choices": ["state", "both", "log"]}), JSON]),
+        (("--target",), {"default": "state", "choices": ["state", "both", "log"], "help": "which records (default: state)"}), JSON]),
     (("rig", "hang"), cmd_rig_hang, [JSON]),
     (("rig", "tones"), cmd_rig_tones, [JSON]),
     (("emu", "start"), cmd_emu_start, [
-        (("--dir",), {"required": True}),
+        (("--dir",), {"required": True, "help": "the board's folder (emu.json, its flash, its key)"}),
         (("--target",), {"default": "emu", "choices": ["emu", "rp2040js", "bench"],
                          "help": "emu: the unix port in a virtual board; rp2040js: official "
                                  "MicroPython on an emulated RP2040 (Pico); bench: two emulated Picos, "
                                  "the DUT and the rig Pico, wired as docs/bench.md says"}),
-        (("--micropython",), {}), (("--firmware",), {"help": "rp2040js, bench: the RPI_PICO uf2"}),
+        (("--micropython",), {"help": "emu: the unix port's micropython binary"}), (("--firmware",), {"help": "rp2040js, bench: the RPI_PICO uf2"}),
         (("--clock",), {"help": "emu: stepped (default), realtime or xN; rp2040js: realtime"}),
         (("--reset-causes",), {"default": "all", "choices": ["all", "rp2"],
                                "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"}),
         JSON]),
-    (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True}), JSON]),
-    (("build",), cmd_build, [(("--board",), {"default": "emu"}), JSON]),
-    (("deploy",), cmd_deploy, [(("--board",), {"required": True}), (("--port",), {"required": True}), JSON]),
-    (("provision",), cmd_provision, [(("--port",), {"required": True}), (("--key",), {"required": True}), JSON]),
-    (("keygen",), cmd_keygen, [(("file",), {}), JSON]),
-    (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo"}), (("--days",), {"type": int, "default": 90}),
+    (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True, "help": "the board's folder"}), JSON]),
+    (("build",), cmd_build, [(("--board",), {"default": "emu", "help": BOARD_HELP}), JSON]),
+    (("deploy",), cmd_deploy, [(("--board",), {"required": True, "help": BOARD_HELP}),
+                                 (("--port",), {"required": True, "help": PORT_HELP}), JSON]),
+    (("provision",), cmd_provision, [(("--port",), {"required": True, "help": PORT_HELP}),
+                                       (("--key",), {"required": True, "help": "file holding the key, in hex"}), JSON]),
+    (("keygen",), cmd_keygen, [(("file",), {"help": "where to write the key (never overwritten)"}), JSON]),
+    (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo", "help": "the demo's folder (default: run/demo)"}),
+                           (("--days",), {"type": int, "default": 90, "help": "pump days to run (default: 90)"}),
                            JSON]),
 )
 

@@ -128,3 +128,22 @@ def test_usage_errors_and_unreachable_boards_come_as_json_too(capsys):
     assert (code, json.loads(err)["exit"]) == (2, 2) and "which pump" in json.loads(err)["error"]
     code, out, err = run(capsys, "--port", "/dev/null-nothing", "status", "--json")
     assert (code, json.loads(err)["exit"]) == (1, 1) and "cannot open" in json.loads(err)["error"]
+
+
+def test_every_option_says_what_it_takes_and_every_help_renders(capsys):
+    for words, _, options in cli.COMMANDS:
+        for flags, kwargs in options:
+            assert kwargs.get("help"), (words, flags)
+        with pytest.raises(SystemExit) as done:
+            cli.main([*words, "--help"])
+        assert done.value.code == 0 and "usage: pumpsim %s" % " ".join(words) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, unit", [
+    ("--volume-ml", "mL"), ("--concentration-ug-per-ml", "µg/mL"), ("--daily-dose-ug", "µg"),
+    ("--lockout-minutes", "minutes"), ("--prime-ul", "µL"), ("--clock-ms", "ms"), ("--volts", "V"),
+    ("--discrepancy-limit-pct", "%"), ("--reminder-lead-days", "days"),
+])
+def test_an_option_with_a_unit_in_its_name_gives_the_unit_in_its_help(option, unit):
+    helps = [kwargs["help"] for _, _, options in cli.COMMANDS for flags, kwargs in options if option in flags]
+    assert helps and all(unit in h for h in helps), (option, helps)
