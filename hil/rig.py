@@ -6,6 +6,7 @@ against a programmed dose comes from here, never from the firmware's own report.
 """
 
 import json
+import logging
 import time
 
 import serial
@@ -21,6 +22,7 @@ class RigError(_Base):
 
 
 DAY_MS = 86_400_000
+log = logging.getLogger("pumpsim.rig")  # `pumpsim -v`: each rig request and its reply
 
 
 class Rig:
@@ -50,8 +52,10 @@ class Rig:
     def request(self, line, timeout_s=None):
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
+            log.debug("-> %s", line)
             self._port.write(line.encode("ascii") + b"\n")
             reply = self._readline(timeout_s)
+            log.debug("<- %s", reply.rstrip())
         except (serial.SerialException, OSError) as exc:
             raise RigError("the rig went away: %s" % exc) from None
         try:

@@ -595,6 +595,8 @@ def build_parser():
     parser.add_argument("--key", help="file holding the board's key in hex")
     parser.add_argument("--rig", help="URL of the rig")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log each request to the pump and the rig, and each reply, on stderr")
     parser.add_argument("--json", action="store_true",
                         help="print JSON, before or after the command; errors too, on stderr")
     parsers = {(): parser}
@@ -635,6 +637,12 @@ def main(argv=None):
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.verbose:
+            import logging
+
+            logging.basicConfig(level=logging.WARNING, format="pumpsim: %(message)s")
+            for name in ("pumpsim.client", "pumpsim.rig"):
+                logging.getLogger(name).setLevel(logging.DEBUG)
         if getattr(args, "handler", None) is None:
             group = " ".join(w for w in (getattr(args, "cmd%d" % i, None) for i in range(3)) if w)
             raise UsageError("%sgive a command (pumpsim %s--help lists them)"

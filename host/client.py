@@ -6,12 +6,17 @@
     client.status()["reservoir_ul"]
 """
 
+import logging
 import time
 
 import serial
 
 from pumpsim import frames
 from pumpsim.errors import BoardGone, FrameError, LinkTimeout, PumpsimError, Refused
+
+# `pumpsim -v` shows it: each request as sent and each reply as received (the signature is the
+# key's HMAC of the frame, never the key).
+log = logging.getLogger("pumpsim.client")
 
 AUTHENTICATED = ("refill", "program", "bolus", "config", "maintenance", "ack", "alarm-test", "set-clock")
 
@@ -55,6 +60,7 @@ class PumpClient:
                 self.nonce = self.request("hello")["nonce"]
         self.seq += 1
         line = frames.request(self.seq, verb, payload, self.key if signed else None, self.nonce)
+        log.debug("-> %s", line.decode("ascii", "replace").rstrip())
         try:
             self._port.write(line)
         except (serial.SerialException, OSError) as exc:
@@ -75,7 +81,9 @@ class PumpClient:
                 try:
                     frame = frames.decode(line)
                 except FrameError:
+                    log.debug("   (not a frame: %r)", line[:80])
                     continue  # noise or a REPL line: not ours
+                log.debug("<- %s", line.decode("ascii", "replace").rstrip())
                 if frame.kind == "!":
                     self.events.append(frame.payload)
                 elif frame.seq == seq or (frame.seq == 0 and frame.verb == "err"):

@@ -46,7 +46,11 @@ class FakePump:
                 os.write(self.master, self.script(int(seq), verb.decode(), line))
 
     def close(self):
+        # The slave's last close makes the master's read fail, which ends the thread: only then
+        # is the master closed, so that its number, given to the next test's pty, is never read
+        # by this thread.
         os.close(self._slave)
+        self._thread.join(timeout=5)
         os.close(self.master)
 
 
@@ -118,3 +122,31 @@ def test_silence_is_a_timeout(fake):
 def test_a_port_that_does_not_exist_is_a_clear_error(tmp_path):
     with pytest.raises(BoardGone, match="cannot open"):
         PumpClient.open(str(tmp_path / "ttyACM9"))
+
+
+def test_verbose_logs_each_request_and_reply_on_stderr(fake, capsys, caplog):
+    import logging
+
+    from pumpsim import cli
+
+    pump = fake(lambda seq, verb, line: b"noise\r\n" + frame("<", seq, "ok", {"state": "infusing"}))
+    assert cli.main(["-v", "--port", pump.path, "status", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out) == {"state": "infusing"}  # stdout stays the reply alone
+    logged = [r.getMessage() for r in caplog.records if r.name == "pumpsim.client"]
+    assert logged[0] == "-> %s" % pump.lines[0].decode()
+    assert logged[-1].startswith("<- <1 ok ") and any("not a frame" in m for m in logged)
+    caplog.clear()
+    logging.getLogger("pumpsim.client").setLevel(logging.NOTSET)
+    assert cli.main(["--port", pump.path, "status", "--json"]) == 0
+    assert not [r for r in caplog.records if r.name == "pumpsim.client" and r.levelno == logging.DEBUG]
+
+
+def test_pyserials_spy_url_traces_the_bytes_of_a_command(fake, capsys, tmp_path):
+    from pumpsim import cli
+
+    pump = fake(lambda seq, verb, line: frame("<", seq, "ok", {"state": "infusing"}))
+    trace = tmp_path / "trace.txt"
+    assert cli.main(["--port", "spy://%s?file=%s" % (pump.path, trace), "status", "--json"]) == 0
+    text = trace.read_text()
+    assert "status" in text and "infusing" in text  # both ways, as pyserial's hex dump shows them
