@@ -11,6 +11,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from pumpsim import deploy
+from pumpsim.errors import PumpsimError
 from pumpsim.targets.emu import supervisor
 from pumpsim.client import PumpClient
 from pumpsim.hil.rig import DAY_MS, Rig
@@ -29,9 +30,25 @@ def progress(day, days, started, out=sys.stderr):
     out.flush()
 
 
+# Left in each folder the demo makes: it clears only a folder that holds this (or nothing).
+MARK = ".pumpsim-demo"
+
+
+def clear(directory: Path):
+    """Make directory an empty demo folder; PumpsimError, touching nothing, when it holds files
+    the demo did not make."""
+    if directory.exists():
+        if not directory.is_dir() or (any(directory.iterdir()) and not (directory / MARK).exists()):
+            raise PumpsimError("demo --dir %s: it holds files the demo did not make, and the demo clears its "
+                               "folder; give a new or empty folder" % directory)
+        supervisor.stop(directory)
+        shutil.rmtree(directory)
+    directory.mkdir(parents=True)
+    (directory / MARK).write_text("made by pumpsim demo: the next demo in this folder clears it\n")
+
+
 def run_demo(directory: Path, days=90, out=sys.stdout):
-    supervisor.stop(directory)
-    shutil.rmtree(directory, ignore_errors=True)
+    clear(directory)
     print("booting a virtual board in %s and deploying the firmware with mpremote" % directory, file=out)
     info = supervisor.start(directory)
     try:
