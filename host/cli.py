@@ -15,6 +15,8 @@ from pathlib import Path
 from pumpsim import units
 from pumpsim.errors import PumpsimError, Refused, UsageError
 
+DAY_MS = 86_400_000
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
@@ -326,9 +328,22 @@ def cmd_maintenance(args):
 
 def cmd_rig_advance(args):
     """Move pump time on (stepped clock only): 90s, 36h, 10d."""
+    from tqdm import tqdm
+
     duration = units.duration_ms(args.duration)
     with Target(args).rig() as rig:
-        emit(args, rig.advance(duration), lambda r: "pump time: %.3f days" % (r["clock_ms"] / 86_400_000))
+        if duration < DAY_MS or not sys.stderr.isatty():
+            reply = rig.advance(duration)
+        else:  # a day or more at a terminal: an hour at a time, with a bar
+            with tqdm(total=duration, unit_scale=1 / DAY_MS, desc="pump time", file=sys.stderr,
+                      bar_format="{desc} {bar} {n:.2f}/{total:.2f} days {elapsed}") as bar:
+                left = duration
+                while left:
+                    step = min(left, DAY_MS // 24)
+                    reply = rig.advance(step)
+                    left -= step
+                    bar.update(step)
+        emit(args, reply, lambda r: "pump time: %.3f days" % (r["clock_ms"] / DAY_MS))
 
 
 def cmd_rig_measure(args):

@@ -22,12 +22,11 @@ CONCENTRATION_UG_PER_ML = 2000
 DOSE_UG_PER_DAY = 500
 
 
-def progress(day, days, started, out=sys.stderr):
-    width = 40
-    filled = width * day // days
-    out.write("\r  [%s%s] day %2d/%d  %5.1f s" % ("#" * filled, "." * (width - filled), day, days,
-                                                 time.monotonic() - started))
-    out.flush()
+def days_bar(days, out=sys.stderr):
+    """The pump days as they go by, on a terminal only (tqdm leaves a file or a CI log alone)."""
+    from tqdm import tqdm
+
+    return tqdm(total=days, unit="day", desc="pump days", file=out, disable=None)
 
 
 # Left in each folder the demo makes: it clears only a folder that holds this (or nothing).
@@ -70,13 +69,13 @@ def _run(client, rig, days, out):
           % (FILL_UL // 1000, CONCENTRATION_UG_PER_ML, DOSE_UG_PER_DAY, days), file=out)
     seen = {}
     started = time.monotonic()
-    for day in range(1, days + 1):
-        rig.advance(DAY_MS)
-        for alarm in client.status()["alarms"]:
-            seen.setdefault(alarm["code"], alarm)
-        progress(day, days, started)
+    with days_bar(days) as bar:
+        for _ in range(days):
+            rig.advance(DAY_MS)
+            for alarm in client.status()["alarms"]:
+                seen.setdefault(alarm["code"], alarm)
+            bar.update(1)
     wall_s = time.monotonic() - started
-    sys.stderr.write("\n")
 
     measured = rig.measure()
     # The pump delivers until the empty-reservoir alarm stops it.
