@@ -488,6 +488,14 @@ def cmd_keygen(args):
     emit(args, {"key": str(path)}, lambda r: r["key"])
 
 
+def cmd_completion(args):
+    """Print a shell's completion script for pumpsim, made from this parser."""
+    import shtab
+
+    script = shtab.complete(build_parser(), shell=args.shell)
+    emit(args, {"shell": args.shell, "script": script}, lambda r: r["script"])
+
+
 def cmd_demo(args):
     """Run the pump emulated for N days and show what the rig measured."""
     from pumpsim.demo import run_demo
@@ -576,6 +584,10 @@ COMMANDS = (
     (("provision",), cmd_provision, [(("--port",), {"required": True, "help": PORT_HELP}),
                                        (("--key",), {"required": True, "help": "file holding the key, in hex"}), JSON]),
     (("keygen",), cmd_keygen, [(("file",), {"help": "where to write the key (never overwritten)"}), JSON]),
+    (("completion",), cmd_completion, [
+        (("shell",), {"choices": ["bash", "zsh", "tcsh"],
+                      "help": "the shell; e.g. `pumpsim completion bash > ~/.local/share/bash-completion/completions/pumpsim`"}),
+        JSON]),
     (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo", "help": "the demo's folder (default: run/demo)"}),
                            (("--days",), {"type": int, "default": 90, "help": "pump days to run (default: 90)"}),
                            JSON]),

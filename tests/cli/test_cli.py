@@ -147,3 +147,13 @@ def test_every_option_says_what_it_takes_and_every_help_renders(capsys):
 def test_an_option_with_a_unit_in_its_name_gives_the_unit_in_its_help(option, unit):
     helps = [kwargs["help"] for _, _, options in cli.COMMANDS for flags, kwargs in options if option in flags]
     assert helps and all(unit in h for h in helps), (option, helps)
+
+
+def test_shell_completion_is_written_from_the_parser_and_knows_every_command(capsys):
+    assert cli.main(["completion", "bash"]) == 0
+    script = capsys.readouterr().out
+    for words, _, options in cli.COMMANDS:
+        assert words[-1] in script, words
+        for flags, _ in options:
+            assert all(flag in script for flag in flags if flag.startswith("--")), (words, flags)
+    assert cli.main(["completion", "fish"]) == 2  # not a shell shtab writes for
