@@ -5,6 +5,8 @@ rig on its own serial port (docs/protocol.md, "Rig protocol"). Everything the ha
 against a programmed dose comes from here, never from the firmware's own report.
 """
 
+from __future__ import annotations
+
 import json
 import logging
 import time
@@ -31,7 +33,7 @@ class Rig:
         self.timeout_s = timeout_s
 
     @classmethod
-    def open(cls, url, timeout_s=10.0):
+    def open(cls, url: str, timeout_s: float = 10.0) -> "Rig":
         try:
             port = serial.serial_for_url(url, timeout=0.2)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -49,7 +51,7 @@ class Rig:
     def __exit__(self, *exc):
         self.close()
 
-    def request(self, line, timeout_s=None):
+    def request(self, line: str, timeout_s: float | None = None):
         timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
             log.debug("-> %s", line)
@@ -86,20 +88,20 @@ class Rig:
 
     # -- requests ------------------------------------------------------------------------------
 
-    def hello(self):
+    def hello(self) -> dict:
         return self.request("hello")
 
-    def measure(self):
+    def measure(self) -> dict:
         """The rig's own count: pulses, stroke_nl, delivered_nl, delivered_ul, clock_ms."""
         return self.request("measure")
 
-    def time(self):
+    def time(self) -> dict:
         return self.request("time")
 
-    def clock(self, mode):
+    def clock(self, mode: str) -> dict:
         return self.request("clock %s" % mode)
 
-    def advance(self, duration_ms, timeout_s=None):
+    def advance(self, duration_ms: int, timeout_s: float | None = None) -> dict:
         """Move pump time forward; returns once the board's clock has reached it."""
         if not isinstance(duration_ms, int) or duration_ms < 0:
             raise RigError("advance takes a whole, non-negative number of ms, not %r" % (duration_ms,))
@@ -108,35 +110,35 @@ class Rig:
             timeout_s = max(self.timeout_s, 60.0 + duration_ms / DAY_MS * 5.0)
         return self.request("advance %d" % duration_ms, timeout_s=timeout_s)
 
-    def reset(self):
+    def reset(self) -> dict:
         return self.request("reset")
 
-    def power_cycle(self, at_write=None):
+    def power_cycle(self, at_write: int | None = None) -> dict:
         """Cut and restore the board's power now, or during its at_write-th write to flash."""
         return self.request("power-cycle" if at_write is None else "power-cycle %d" % at_write)
 
-    def battery(self, millivolts=None):
+    def battery(self, millivolts: int | None = None) -> dict:
         """Set the battery voltage the board's ADC reads (None: read it)."""
         return self.request("battery" if millivolts is None else "battery %d" % millivolts)
 
-    def stall(self, mode, attempts=None):
+    def stall(self, mode: str, attempts: int | None = None) -> dict:
         """Motor stall: "on", "off", "intermittent" (every other step fails), or "next" with
         attempts: exactly that many of the next motor attempts fail, then the motor turns."""
         if mode == "next":
             return self.request("stall next %s" % attempts)
         return self.request("stall %s" % mode)
 
-    def tones(self):
+    def tones(self) -> list[dict]:
         """What the buzzer played: t_s, t_ms, duration_ms, pattern ("two-tone" or "single")."""
         return self.request("tones")["tones"]
 
-    def hang(self):
+    def hang(self) -> dict:
         return self.request("hang")
 
-    def corrupt_flash(self, target="state"):
+    def corrupt_flash(self, target: str = "state") -> dict:
         return self.request("corrupt-flash %s" % target)
 
-    def rtc(self, mode=None):
+    def rtc(self, mode: str | None = None) -> dict:
         """The board's RTC from its next power-up or reset: "kept" (it reads rig time) or
         "volatile" (it restarts at 2021-01-01 at every power-up and reset, as a Pico's); None
         reads the setting."""

@@ -382,65 +382,10 @@ def cmd_rig_power_cycle(args):
 
 def cmd_emu_start(args):
     """Boot a virtual board (emu), an emulated Pico (rp2040js) or the emulated bench."""
-    if args.target in ("rp2040js", "bench"):
-        return _start_rp2040js(args)
-    from pumpsim import deploy
-    from pumpsim.targets.emu import supervisor
-    from pumpsim.targets.emu.flashfs import FlashFiles
+    from pumpsim import targets
 
-    if args.firmware:
-        raise UsageError("emu start: --firmware is for --target rp2040js (the emu target runs the unix port)")
-    directory = Path(args.dir)
-    try:
-        deployed = supervisor.info(directory) is not None or FlashFiles(directory, args.micropython).exists("main.py")
-        info = supervisor.start(directory, micropython=args.micropython, clock=args.clock or "stepped",
-                                reset_causes=args.reset_causes)
-    except (supervisor.EmuError, ValueError) as exc:
-        raise PumpsimError(str(exc)) from None
-    try:
-        if not deployed:
-            key = deploy.new_key()
-            (directory / "host.key").write_text(key.hex() + "\n")
-            deploy.provision_key(info["port"], key)
-            deploy.deploy(info["port"], "emu")
-    except PumpsimError:
-        supervisor.stop(directory)
-        raise
-    print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid")}))
-
-
-def _start_rp2040js(args):
-    """An emulated Pico running official MicroPython, or the bench of two (the DUT and the rig
-    Pico): blank until deployed, like a new Pico, so a first start deploys the firmware over its
-    port exactly as `make flash BOARD=rpi_pico` does (and the bench's rig Pico is given
-    boards/rig_pico the same way, before it is wired in)."""
-    from pumpsim import deploy
-    from pumpsim.targets.emu import supervisor
-    from pumpsim.targets.rp2040js import bench
-    from pumpsim.targets.rp2040js import supervisor as rp2040js
-
-    if args.micropython:
-        raise UsageError("emu start: --micropython is for the emu target; %s runs --firmware UF2" % args.target)
-    if args.clock not in (None, "realtime"):
-        raise UsageError("emu start: the %s target's clock runs in real time, not %s" % (args.target, args.clock))
-    directory = Path(args.dir)
-    if args.target == "bench":
-        if supervisor.info(directory) is None and not (directory / bench.RIG_DIR / "flash.bin").exists():
-            bench.make_rig_image(directory / bench.RIG_DIR, firmware=args.firmware)
-        info = bench.start(directory, firmware=args.firmware)
-    else:
-        info = rp2040js.start(directory, firmware=args.firmware)
-    key_file = directory / "host.key"
-    try:
-        if not key_file.exists():
-            key = deploy.new_key()
-            # The key goes in before main.py: once main.py runs, the pump holds the serial line.
-            deploy.provision_key(info["port"], key)
-            deploy.deploy(info["port"], "rpi_pico")
-            key_file.write_text(key.hex() + "\n")
-    except PumpsimError:
-        supervisor.stop(directory)
-        raise
+    info = targets.start(args.dir, args.target, micropython=args.micropython, firmware=args.firmware,
+                         clock=args.clock, reset_causes=args.reset_causes)
     print(json.dumps({k: info[k] for k in ("port", "rig", "dir", "key", "pid", "observer") if k in info}))
 
 

@@ -6,6 +6,8 @@
     client.status()["reservoir_ul"]
 """
 
+from __future__ import annotations
+
 import logging
 import time
 
@@ -31,7 +33,7 @@ class PumpClient:
         self.events = []
 
     @classmethod
-    def open(cls, url, key=None, timeout=5.0):
+    def open(cls, url: str, key: bytes | None = None, timeout: float = 5.0) -> "PumpClient":
         try:
             port = serial.serial_for_url(url, baudrate=115200, timeout=0.05)
         except (serial.SerialException, OSError, ValueError) as exc:
@@ -50,7 +52,7 @@ class PumpClient:
 
     # -- one request, one reply ----------------------------------------------------------------
 
-    def request(self, verb, payload=None):
+    def request(self, verb: str, payload: dict | None = None):
         payload = payload or {}
         signed = verb in AUTHENTICATED
         if signed:
@@ -101,13 +103,14 @@ class PumpClient:
 
     # -- verbs ---------------------------------------------------------------------------------
 
-    def hello(self):
+    def hello(self) -> dict:
         return self.request("hello")
 
-    def status(self):
+    def status(self) -> dict:
         return self.request("status")
 
-    def refill(self, volume_ul, concentration_ug_per_ml, withdrawn_ul=None, reminder_days=None):
+    def refill(self, volume_ul: int, concentration_ug_per_ml: int, withdrawn_ul: int | None = None,
+               reminder_days: int | None = None) -> dict:
         args = {"volume_ul": volume_ul, "concentration_ug_per_ml": concentration_ug_per_ml}
         if withdrawn_ul is not None:
             args["withdrawn_ul"] = withdrawn_ul
@@ -115,10 +118,10 @@ class PumpClient:
             args["reminder_days"] = reminder_days
         return self.request("refill", args)
 
-    def program_continuous(self, daily_dose_ug):
+    def program_continuous(self, daily_dose_ug: int) -> dict:
         return self.request("program", {"mode": "continuous", "daily_dose_ug": daily_dose_ug})
 
-    def program_flex(self, steps, week=None):
+    def program_flex(self, steps: list[tuple[int, int]], week: dict[int, list[tuple[int, int]]] | None = None) -> dict:
         """steps: [(minute of the day, µg/day), ...], in order, every day; week: {weekday 0-6:
         steps} for the days that have their own (the pump's day 0 is weekday 0, a Monday)."""
         args = {"mode": "flex", "steps": [[m, d] for m, d in steps]}
@@ -126,45 +129,45 @@ class PumpClient:
             args["week"] = dict((str(day), [[m, d] for m, d in ds]) for day, ds in week.items())
         return self.request("program", args)
 
-    def program_minimum_rate(self, confirm=False):
+    def program_minimum_rate(self, confirm: bool = False) -> dict:
         """Confirm: the minimum rate risks withdrawal, and the pump refuses it unconfirmed."""
         return self.request("program", {"mode": "minimum-rate", "confirm": confirm})
 
-    def program_stop(self, confirm=False):
+    def program_stop(self, confirm: bool = False) -> dict:
         """Confirm: stopping risks withdrawal, and the pump refuses it unconfirmed."""
         return self.request("program", {"mode": "stop", "confirm": confirm})
 
-    def program_patient_bolus(self, dose_ug, lockout_minutes, max_per_day):
+    def program_patient_bolus(self, dose_ug: int, lockout_minutes: int, max_per_day: int) -> dict:
         return self.request("program", {"mode": "patient-bolus", "dose_ug": dose_ug,
                                         "lockout_minutes": lockout_minutes, "max_per_day": max_per_day})
 
-    def bolus(self, dose_ug, minutes):
+    def bolus(self, dose_ug: int, minutes: int) -> dict:
         return self.request("bolus", {"dose_ug": dose_ug, "minutes": minutes})
 
-    def bolus_patient(self):
+    def bolus_patient(self) -> dict:
         return self.request("bolus", {"patient": True})
 
-    def bolus_prime(self, volume_ul, minutes):
+    def bolus_prime(self, volume_ul: int, minutes: int) -> dict:
         return self.request("bolus", {"prime_ul": volume_ul, "minutes": minutes})
 
-    def alarms(self):
+    def alarms(self) -> list[dict]:
         return self.request("alarms")["alarms"]
 
-    def ack(self, code):
+    def ack(self, code: str) -> list[dict]:
         return self.request("ack", {"code": code})["alarms"]
 
-    def alarm_test(self):
+    def alarm_test(self) -> dict:
         return self.request("alarm-test")
 
-    def log(self, since=0):
+    def log(self, since: int = 0) -> list[dict]:
         return self.request("log", {"since": since})["events"]
 
-    def config(self, **thresholds):
+    def config(self, **thresholds: int) -> dict:
         return self.request("config", thresholds)
 
-    def set_clock(self, clock_ms):
+    def set_clock(self, clock_ms: int) -> dict:
         """Pump time from now on; the pump refuses one before the newest time it saved."""
         return self.request("set-clock", {"clock_ms": clock_ms})
 
-    def maintenance(self):
+    def maintenance(self) -> dict:
         return self.request("maintenance")
