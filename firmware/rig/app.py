@@ -43,6 +43,6 @@ def run(hw, full_scale_mv, stroke_nl, board="rpi_pico"):
             now_ms = clock.now_ms()
             if now_ms >= gate_end_ms:
                 meter.gate(now_ms, hw.buzzer_edges())
-                gate_end_ms += _GATE_MS
+                gate_end_ms = now_ms + _GATE_MS  # after a late gate, no gates of nothing to catch up
     finally:
         micropython.kbd_intr(3)

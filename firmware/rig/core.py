@@ -128,23 +128,28 @@ class Tones:
 
 
 class ToneMeter:
-    """The buzzer's frequency from edges counted over gates of gate_ms: a frequency counts once
-    two gates in a row agree (a gate that straddles a change reads neither tone)."""
+    """The buzzer's frequency from edges counted over gates of about gate_ms: a frequency counts
+    once two gates in a row agree (a gate that straddles a change reads neither tone). A gate is
+    as long as it really was: one that came late (the loop was busy with a request) reads the
+    edges of its whole span, and neither ends a tone nor makes one up."""
 
     def __init__(self, tones, gate_ms, round_hz=10):
         self.tones, self.gate_ms, self.round_hz = tones, gate_ms, round_hz
         self.hz = 0
         self._candidate = None  # (hz, start_ms)
+        self._last_ms = None
 
     def gate(self, now_ms, edges):
-        hz = (edges * 1000 // self.gate_ms + self.round_hz // 2) // self.round_hz * self.round_hz
+        span_ms = self.gate_ms if self._last_ms is None else max(1, now_ms - self._last_ms)
+        self._last_ms = now_ms
+        hz = (edges * 1000 // span_ms + self.round_hz // 2) // self.round_hz * self.round_hz
         if hz == self.hz:
             self._candidate = None
         elif self._candidate is not None and self._candidate[0] == hz:
             self.tones.change(self._candidate[1], hz)
             self.hz, self._candidate = hz, None
         else:
-            self._candidate = (hz, now_ms - self.gate_ms)
+            self._candidate = (hz, now_ms - span_ms)
 
 
 class BatteryDac:

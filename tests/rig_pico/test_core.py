@@ -184,3 +184,20 @@ def test_measure_counts_the_edges_up_to_the_request_itself():
     hw.raw += 3  # edges the loop has not polled yet
     assert json.loads(rig.handle(b"measure"))["pulses"] == 3
 
+
+
+def test_a_late_gate_neither_ends_a_tone_nor_makes_one_up():
+    # 2000 Hz for 400 ms: gates of 20 ms, but one of 100 ms (the loop answered a slow request),
+    # after which the gates go on from there, not five at once to catch up.
+    tones = Tones()
+    meter = ToneMeter(tones, 20)
+    t = 0
+    for span in [20] * 8 + [100] + [20] * 7:
+        t += span
+        meter.gate(t, 2000 * span // 1000)
+    for _ in range(5):
+        t += 20
+        meter.gate(t, 0)
+    listing = tones.listing()
+    assert [(s["freqs"], s["pattern"]) for s in listing] == [([2000], "single")], listing
+    assert abs(listing[0]["duration_ms"] - 400) <= 40 and listing[0]["t_ms"] <= 20

@@ -78,17 +78,21 @@ def _tones_agree(bench, observer):
         t0 = rig_t0 if rig is bench.raw_rig else seen_t0
         heard = [t for t in rig.tones() if t["t_ms"] >= t0]
         return heard if {t["pattern"] for t in heard} == {"two-tone", "single"} else None
-    heard = bench.wait_until(lambda: both(bench.raw_rig), 300_000, "both patterns heard by the rig Pico")
+    # (looked at every 5 s: a request is work for the rig Pico's loop, which also times the gates)
+    heard = bench.wait_until(lambda: both(bench.raw_rig), 300_000, "both patterns heard by the rig Pico",
+                             step_ms=5_000)
     bench.wait_ms(3_000)
     heard = both(bench.raw_rig)
     seen = both(observer)
     assert seen is not None, "the built-in rig did not hear both patterns"
     assert [t["pattern"] for t in heard] == [t["pattern"] for t in seen]
+    # The rig Pico's onsets and ends are each within two gates (docs/bench.md): durations and
+    # spacings within four of the built-in rig's, which sees every edge.
     for mine, theirs in zip(heard, seen):
-        assert abs(mine["duration_ms"] - theirs["duration_ms"]) <= 2 * GATE_MS, (mine, theirs)
+        assert abs(mine["duration_ms"] - theirs["duration_ms"]) <= 4 * GATE_MS, (mine, theirs)
     # The same spacing between tones on both clocks (each instrument keeps its own).
     for a, b in zip(zip(heard, heard[1:]), zip(seen, seen[1:])):
-        assert abs((a[1]["t_ms"] - a[0]["t_ms"]) - (b[1]["t_ms"] - b[0]["t_ms"])) <= 2 * GATE_MS
+        assert abs((a[1]["t_ms"] - a[0]["t_ms"]) - (b[1]["t_ms"] - b[0]["t_ms"])) <= 4 * GATE_MS
 
 
 def _power_and_run_pins_reach_the_dut(bench, observer):
