@@ -42,13 +42,14 @@ run: $(BIN)/.installed
 PYTEST_ARGS ?= -n auto
 
 # Then, when the official RPI_PICO firmware is given (PUMPSIM_RP2_FIRMWARE, PUMPSIM_RP2_BOOTROM:
-# docs/usage.md), the real-time subset again on official MicroPython on an emulated RP2040, and
+# docs/usage.md), the real-time subset and docs/testing.md's examples again on official
+# MicroPython on an emulated RP2040, and
 # on the emulated bench of two Picos, the rig Pico running boards/rig_pico (docs/bench.md).
 test: $(BIN)/.installed $(STUBS)/.installed $(LABGRID_VENV)/bin/.installed
 	$(BIN)/pytest $(PYTEST_ARGS)
 	@if [ -n "$$PUMPSIM_RP2_FIRMWARE" ]; then \
 	    echo "the real-time subset on --pumpsim-target rp2040js"; \
-	    $(BIN)/pytest $(PYTEST_ARGS) --pumpsim-target rp2040js tests/hil/test_realtime.py && \
+	    $(BIN)/pytest $(PYTEST_ARGS) --pumpsim-target rp2040js tests/hil/test_realtime.py tests/hil/test_testing_doc.py && \
 	    echo "the real-time subset on --pumpsim-target bench" && \
 	    $(BIN)/pytest $(PYTEST_ARGS) --pumpsim-target bench tests/hil/test_realtime.py; \
 	else echo "PUMPSIM_RP2_FIRMWARE not set: the real-time subset ran on the virtual board only (docs/usage.md)"; fi

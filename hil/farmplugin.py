@@ -41,7 +41,9 @@ def _wanted(config):
     spec, env_file = config.getoption("pumpsim_place"), config.getoption("lg_env", None)
     if spec and env_file:
         raise pytest.UsageError("--pumpsim-place and --lg-env: give one of them")
-    if (spec or env_file) and config.getoption("pumpsim_port"):
+    from pumpsim.hil.plugin import setting
+
+    if (spec or env_file) and setting(config, "pumpsim_port"):
         raise pytest.UsageError("--pumpsim-port is a bench of its own: not with --pumpsim-place or --lg-env")
     if not env_file:
         return spec, None, None

@@ -402,7 +402,8 @@ def cmd_build(args):
     """Build a board's firmware with mpy-cross; prints the folder it is in."""
     from pumpsim import deploy
 
-    emit(args, {"board": args.board, "build": str(deploy.build(args.board))}, lambda r: r["build"])
+    emit(args, {"board": args.board, "build": str(deploy.build(args.board, out_dir=args.out))},
+         lambda r: r["build"])
 
 
 def cmd_deploy(args):
@@ -523,7 +524,9 @@ COMMANDS = (
                                "help": "emu: rp2 reports resets as an RP2040 does, power-on or watchdog"}),
         JSON]),
     (("emu", "stop"), cmd_emu_stop, [(("--dir",), {"required": True, "help": "the board's folder"}), JSON]),
-    (("build",), cmd_build, [(("--board",), {"default": "emu", "help": BOARD_HELP}), JSON]),
+    (("build",), cmd_build, [(("--board",), {"default": "emu", "help": BOARD_HELP}),
+                             (("--out",), {"metavar": "DIR", "help": "the folder to build into (default build/BOARD "
+                                                                     "in the current folder)"}), JSON]),
     (("deploy",), cmd_deploy, [(("--board",), {"required": True, "help": BOARD_HELP}),
                                  (("--port",), {"required": True, "help": PORT_HELP}), JSON]),
     (("provision",), cmd_provision, [(("--port",), {"required": True, "help": PORT_HELP}),

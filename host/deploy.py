@@ -80,13 +80,14 @@ def _mpy_cross(source, target, name):
 
 
 def build(board, out_dir=None, firmware_root=None, boards_root=None):
-    """Compile the firmware and the board's data into out_dir (default build/<board>)."""
+    """Compile the firmware and the board's data into out_dir (default build/<board> in the current
+    folder, never inside the package: two runs at once must not build into one folder)."""
     from pumpsim import __version__
 
     fw_root, b_root = _roots()
     firmware_root = firmware_root or fw_root
     info, pins = board_config(board, boards_root or b_root)
-    out = Path(out_dir) if out_dir else firmware_root.parent / "build" / board
+    out = Path(out_dir) if out_dir else Path("build") / board
     program = program_of(info)
     shutil.rmtree(out, ignore_errors=True)
     (out / program).mkdir(parents=True)
@@ -135,8 +136,13 @@ def _reset(port, *args):
 
 
 def deploy(port, board, build_dir=None):
-    """Build, copy everything with one mpremote session, then hard-reset into the firmware."""
-    out = Path(build_dir) if build_dir else build(board)
+    """Copy a build (by default a new one, made in a temporary folder of its own) with one
+    mpremote session, then hard-reset into the firmware. Returns the build folder it was given."""
+    if build_dir is None:
+        with tempfile.TemporaryDirectory(prefix="pumpsim-build-") as tmp:
+            deploy(port, board, build(board, out_dir=Path(tmp) / board))
+        return None
+    out = Path(build_dir)
     package = program_of(board_config(board)[0])
     args = ["exec", "import os\ntry:\n os.mkdir(%r)\nexcept OSError:\n pass" % package]
     for path in sorted(out.rglob("*")):

@@ -60,7 +60,8 @@ class App:
     # -- requests ------------------------------------------------------------------------------
 
     def hello(self, args):
-        return {"proto": PROTO, "fw": self.hw.fw, "board": self.hw.board, "nonce": self.session.start()}
+        return {"proto": PROTO, "fw": self.hw.fw, "micropython": self.hw.micropython, "board": self.hw.board,
+                "nonce": self.session.start()}
 
     def status(self, args=None):
         p = self.pump

@@ -391,6 +391,7 @@ class Hardware:
     def __init__(self, cfg):
         self.board = cfg.NAME
         self.fw = cfg.FW  # the version this build was made from (pyproject.toml)
+        self.micropython = "%d.%d.%d" % sys.implementation.version[:3]  # the interpreter it runs on
         self.stroke_nl = cfg.STROKE_NL
         pins = cfg.PINS
         self.records = Records(_fram(cfg), _DATA_DIR)

@@ -28,6 +28,7 @@ class HW:
 
         self.board = "test"
         self.fw = "0.0.0-test"
+        self.micropython = "0.0.0"
         self.stroke_nl = 500
         self.clock = clock
         self.motor = motor

@@ -59,6 +59,7 @@ class Buzzer:
 class HW:
     board = "test"
     fw = "0.0.0-test"
+    micropython = "0.0.0"
     stroke_nl = 500
     key = KEY
     reset_cause = "power-on"

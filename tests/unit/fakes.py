@@ -174,6 +174,7 @@ class FakeHardware:
 
         self.board = "test"
         self.fw = "0.0.0-test"
+        self.micropython = "0.0.0"
         self.stroke_nl = stroke_nl
         self.clock = FakeClock()
         self.motor = CountingMotor()

@@ -42,6 +42,17 @@ def port_machine(micropython):
     return result.stdout.strip()
 
 
+@functools.lru_cache(maxsize=None)
+def interpreter_version(micropython):
+    """The unix port's MicroPython version ("1.27.0"), or "" when it does not say."""
+    try:
+        result = subprocess.run([micropython, "-c", "import sys; print('%d.%d.%d' % sys.implementation.version[:3])"],
+                                capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip()
+
+
 def find_micropython(explicit=None):
     """The unix port to run: option, then $PUMPSIM_MICROPYTHON, then the one beside Python."""
     for candidate in (explicit, os.environ.get("PUMPSIM_MICROPYTHON")):

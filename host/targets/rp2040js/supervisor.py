@@ -104,6 +104,25 @@ def find_firmware(firmware=None):
     return str(Path(path).resolve())
 
 
+_UF2_BLOCK_BYTES = 512
+_UF2_MAGIC = (0x0A324655, 0x9E5D5157)
+
+
+def firmware_version(uf2_path):
+    """The MicroPython version a UF2 image holds ("1.28.0", from its banner), or ""."""
+    import re
+    import struct
+
+    data = Path(uf2_path).read_bytes()
+    payload = bytearray()
+    for offset in range(0, len(data) - _UF2_BLOCK_BYTES + 1, _UF2_BLOCK_BYTES):
+        magic0, magic1, _flags, _address, size = struct.unpack_from("<5I", data, offset)
+        if (magic0, magic1) == _UF2_MAGIC:
+            payload += data[offset + 32:offset + 32 + min(size, 476)]
+    found = re.search(rb"MicroPython v(\d+\.\d+\.\d+)", payload)
+    return found.group(1).decode() if found else ""
+
+
 def find_bootrom(bootrom=None):
     path = bootrom or os.environ.get("PUMPSIM_RP2_BOOTROM")
     if not path:
