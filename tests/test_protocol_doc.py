@@ -1,0 +1,68 @@
+"""docs/protocol.md is the protocol's contract: its tables are the firmware's, row for row. A verb,
+an error code, an alarm, a logged event or a rig request that the code has and the doc lacks
+fails here, and so does a row the code does not have."""
+
+import ast
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRMWARE = ROOT / "firmware"
+if str(FIRMWARE) not in sys.path:
+    sys.path.insert(0, str(FIRMWARE))
+
+DOC = (ROOT / "docs" / "protocol.md").read_text()
+
+
+def table(heading):
+    """The rows of the first table under `heading`, each a list of its cells (the header left out)."""
+    lines = DOC.split("\n%s\n" % heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("|"))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return rows
+
+
+def quoted(cell):
+    """What a cell holds in backticks."""
+    return re.findall(r"`([^`]+)`", cell)
+
+
+def assigned_dict(path, target):
+    """{key: value node} of the dict literal assigned to `target` (e.g. "self.verbs") in a file."""
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == target \
+                and isinstance(node.value, ast.Dict):
+            return {ast.literal_eval(k): v for k, v in zip(node.value.keys, node.value.values)}
+    raise AssertionError("no %s = {...} in %s" % (target, path.relative_to(ROOT)))
+
+
+def same(documented, code, what):
+    """A set of the doc against the code's, naming what is missing on either side."""
+    assert not code - documented, "%s the doc leaves out: %s" % (what, sorted(code - documented))
+    assert not documented - code, "%s documented but not in the code: %s" % (what, sorted(documented - code))
+
+
+def test_the_requests_table_is_the_firmware_s_verbs_and_which_are_authenticated():
+    # App.__init__: verb -> (handler, needs authentication)
+    verbs = {verb: ast.literal_eval(entry.elts[1])
+             for verb, entry in assigned_dict(FIRMWARE / "pump" / "app.py", "self.verbs").items()}
+    rows = {quoted(row[0])[0]: row[1] for row in table("## Requests")}
+    same(set(rows), set(verbs), "verbs")
+    for verb, auth in verbs.items():
+        assert rows[verb] == ("yes" if auth else "no"), "%s: auth is %s in the doc" % (verb, rows[verb])
+
+
+def test_the_error_codes_are_those_the_firmware_replies_with():
+    from pump import errors
+
+    sent = {cls.code for cls in vars(errors).values()
+            if isinstance(cls, type) and issubclass(cls, errors.PumpError)}
+    same({quoted(row[0])[0] for row in table("## Replies")}, sent, "error codes")
+    # No code spelled out anywhere else in the firmware, outside the error tree.
+    spelled = set(re.findall(r"\bE_[A-Z]+\b", " ".join(p.read_text() for p in FIRMWARE.rglob("*.py"))))
+    assert spelled <= sent, sorted(spelled - sent)
