@@ -66,3 +66,40 @@ def test_the_error_codes_are_those_the_firmware_replies_with():
     # No code spelled out anywhere else in the firmware, outside the error tree.
     spelled = set(re.findall(r"\bE_[A-Z]+\b", " ".join(p.read_text() for p in FIRMWARE.rglob("*.py"))))
     assert spelled <= sent, sorted(spelled - sent)
+
+
+def priorities(cell):
+    """The priorities a cell gives: "`priority` (`high` or `medium`)", "`priority` is `high` or ..."."""
+    found = re.search(r"`priority`\W+(?:is )?`(\w+)` or `(\w+)`", cell)
+    assert found, "no priorities in: " + cell[:60]
+    return set(found.groups())
+
+
+def test_the_alarm_codes_and_priorities_named_are_the_firmware_s():
+    from pump import alarms
+
+    for heading, name in ("### Status object", "alarms"), ("## Events", "alarm"):
+        rows = [row for row in table(heading) if row[0] == "`%s`" % name]
+        assert rows, "%s has no row %s" % (heading, name)
+        assert priorities(rows[0][2]) == set(alarms.PRIORITY.values()), \
+            "%s, %s: the firmware's priorities are %s" % (heading, name, sorted(set(alarms.PRIORITY.values())))
+    # Each code by its priority is docs/safety.md's table (tests/test_safety_doc.py); here and in
+    # docs/cli.md no other code is named.
+    for name in "protocol.md", "cli.md":
+        text = (ROOT / "docs" / name).read_text()
+        codes = {code for code in re.findall(r"\b[A-Z]+(?:_[A-Z]+)+\b", text) if not code.startswith("E_")}
+        assert codes <= set(alarms.PRIORITY), "%s names no such alarm: %s" % (name, sorted(codes - set(alarms.PRIORITY)))
+
+
+def test_the_events_table_is_the_frames_the_firmware_sends_unprompted():
+    sent = {}  # link.encode("!", n, EVENT, {payload})
+    for path in (FIRMWARE / "pump").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("encode") \
+                    and len(node.args) == 4 and ast.unparse(node.args[0]) == "'!'":
+                sent[ast.literal_eval(node.args[2])] = {ast.literal_eval(k) for k in node.args[3].keys}
+    assert sent, "no event frame found in the firmware"
+    rows = {quoted(row[0])[0]: set(re.findall(r'"(\w+)":', row[1])) for row in table("## Events")}
+    same(set(rows), set(sent), "events")
+    for event, keys in sent.items():
+        assert rows[event] == keys, "%s: the payload is %s" % (event, sorted(keys))
