@@ -104,3 +104,62 @@ def test_the_events_table_is_the_frames_the_firmware_sends_unprompted():
     same(set(rows), set(sent), "events")
     for event, keys in sent.items():
         assert rows[event] == keys, "%s: the payload is %s" % (event, sorted(keys))
+
+
+# The functions that log an event by the name they are given, not one of their own.
+PASSING_ON = {("core.py", "note"), ("records.py", "_move_from_flash")}
+
+
+def named_fields(func, node):
+    """The field names a log call's fields argument spells out: a dict, or the variable built in
+    its function from a dict, `fields["name"] = ...` and `for k in ("name", ...): fields[k] = ...`."""
+    if isinstance(node, ast.Dict):
+        return {ast.literal_eval(k) for k in node.keys}
+    names = set()
+    if isinstance(node, ast.Name):
+        loops = {ast.unparse(n.target): ast.literal_eval(n.iter) for n in ast.walk(func)
+                 if isinstance(n, ast.For) and isinstance(n.iter, ast.Tuple)}
+        for assign in ast.walk(func):
+            if isinstance(assign, ast.Assign):
+                target = assign.targets[0]
+                if ast.unparse(target) == node.id and isinstance(assign.value, ast.Dict):
+                    names |= named_fields(func, assign.value)
+                elif isinstance(target, ast.Subscript) and ast.unparse(target.value) == node.id:
+                    key = target.slice
+                    names |= {key.value} if isinstance(key, ast.Constant) else set(loops.get(ast.unparse(key), ()))
+    return names
+
+
+def logged_events():
+    """{event: its fields} of every entry the firmware logs, by pump.note(EVENT, fields) or
+    log.append(t_ms, EVENT, fields); and the functions that log a name they are given."""
+    events, passing_on = {}, set()
+    for path in FIRMWARE.rglob("*.py"):
+        for func in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            for call in ast.walk(func):
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+                    continue
+                if call.func.attr == "note":
+                    args = call.args
+                elif call.func.attr == "append" and ast.unparse(call.func.value).split(".")[-1] == "log":
+                    args = call.args[1:]
+                else:
+                    continue
+                if not isinstance(args[0], ast.Constant):
+                    passing_on.add((path.name, func.name))
+                    continue
+                fields = named_fields(func, args[1]) if len(args) > 1 else set()
+                events.setdefault(args[0].value, set()).update(fields)
+    return events, passing_on
+
+
+def test_the_event_log_table_is_every_event_the_firmware_logs_with_its_fields():
+    events, passing_on = logged_events()
+    assert passing_on == PASSING_ON, "an event logged by a name this test cannot read, in %s" \
+        % sorted(passing_on - PASSING_ON)
+    rows = {quoted(row[0])[0]: set(quoted(row[1])) for row in table("### Event log")}
+    same(set(rows), set(events), "logged events")
+    for event, fields in events.items():
+        assert fields <= rows[event], "%s: the doc leaves out its fields %s" % (event, sorted(fields - rows[event]))
