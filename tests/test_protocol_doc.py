@@ -163,3 +163,46 @@ def test_the_event_log_table_is_every_event_the_firmware_logs_with_its_fields():
     same(set(rows), set(events), "logged events")
     for event, fields in events.items():
         assert fields <= rows[event], "%s: the doc leaves out its fields %s" % (event, sorted(fields - rows[event]))
+
+
+def documented_rig_requests():
+    """The first word of each request of the rig protocol's table ("`stall next N`": stall)."""
+    return {request.split()[0] for row in table("# Rig protocol") for request in quoted(row[0])}
+
+
+def rigs():
+    """{rig: the requests it serves}: the virtual board's, the rp2040js target's and the emulated
+    bench's observer (each a RigServer, its requests those of its `commands`), and the rig Pico's
+    firmware (Rig.verbs, and `repl`, which its loop takes before them)."""
+    from pumpsim.targets.emu.rigserver import RigServer
+    from pumpsim.targets.rp2040js.bench import ObserverRigServer
+    from pumpsim.targets.rp2040js.supervisor import Rp2RigServer
+
+    served = {}
+    for server in RigServer, Rp2RigServer, ObserverRigServer:
+        rig = server(None)  # binds a socket on 127.0.0.1, and is closed at once
+        rig.listener.close()
+        served[server.__name__] = set(rig.commands)
+    loop = (FIRMWARE / "rig" / "app.py").read_text()  # `if bytes(line).strip() == b"repl":`
+    served["rig Pico"] = set(assigned_dict(FIRMWARE / "rig" / "core.py", "self.verbs")) \
+        | set(re.findall(r'== b"([a-z-]+)"', loop))
+    return served
+
+
+def test_the_rig_table_is_every_request_of_every_rig():
+    served = rigs()
+    for rig, requests in served.items():
+        assert requests <= documented_rig_requests(), "%s serves requests the doc leaves out: %s" \
+            % (rig, sorted(requests - documented_rig_requests()))
+    same(documented_rig_requests(), set.union(*served.values()), "rig requests")
+
+
+def test_the_host_sends_the_rig_only_documented_requests():
+    sent = set()
+    for call in ast.walk(ast.parse((ROOT / "hil" / "rig.py").read_text())):
+        if isinstance(call, ast.Call) and ast.unparse(call.func) == "self.request":
+            sent |= {node.value.split()[0] for node in ast.walk(call.args[0])
+                     if isinstance(node, ast.Constant) and isinstance(node.value, str)}
+    assert "advance" in sent and "hello" in sent
+    assert sent <= documented_rig_requests(), "hil/rig.py sends requests the doc leaves out: %s" \
+        % sorted(sent - documented_rig_requests())
