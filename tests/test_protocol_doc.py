@@ -206,3 +206,60 @@ def test_the_host_sends_the_rig_only_documented_requests():
     assert "advance" in sent and "hello" in sent
     assert sent <= documented_rig_requests(), "hil/rig.py sends requests the doc leaves out: %s" \
         % sorted(sent - documented_rig_requests())
+
+
+# The functions that raise LimitError with a name they are given: whole()'s callers name it, and
+# configure() raises each setting of druglib.CONFIG_RANGES by its name.
+LIMITS_PASSED_ON = {("core.py", "whole"), ("core.py", "configure")}
+
+
+def limits_refused():
+    """The limit names the firmware refuses with: LimitError("name", ...), whole(..., "name"), and
+    LimitError(reason[0], ...) of the tuples `reason = ("name", ...)`; and the functions that pass
+    a name on."""
+    names, passing_on = set(), set()
+    for path in (FIRMWARE / "pump").glob("*.py"):
+        for func in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(func, ast.FunctionDef):
+                continue
+            tuples = {}  # variable -> the first items of the tuples assigned to it
+            for node in ast.walk(func):
+                if isinstance(node, ast.Assign) and isinstance(node.value, ast.Tuple) \
+                        and node.value.elts and isinstance(node.value.elts[0], ast.Constant):
+                    tuples.setdefault(ast.unparse(node.targets[0]), set()).add(node.value.elts[0].value)
+            for call in ast.walk(func):
+                if not isinstance(call, ast.Call):
+                    continue
+                called = ast.unparse(call.func).split(".")[-1]
+                if called == "whole":  # whole(args, name, low, high, limit)
+                    limit = call.args[4:] + [k.value for k in call.keywords if k.arg == "limit"]
+                    names |= {ast.literal_eval(node) for node in limit}
+                elif called == "LimitError":
+                    name = call.args[0]
+                    if isinstance(name, ast.Constant):
+                        names.add(name.value)
+                    elif isinstance(name, ast.Subscript) and ast.unparse(name.value) in tuples:
+                        names |= tuples[ast.unparse(name.value)]
+                    else:
+                        passing_on.add((path.name, func.name))
+    return names, passing_on
+
+
+def test_the_dose_guard_table_is_every_limit_the_firmware_refuses_with_and_its_value():
+    from pump import core, druglib
+
+    names, passing_on = limits_refused()
+    assert passing_on == LIMITS_PASSED_ON, "a limit raised by a name this test cannot read, in %s" \
+        % sorted(passing_on - LIMITS_PASSED_ON)
+    rows = {quoted(row[0])[0]: row[1] for row in table("### Dose guard")}
+    settings = set(druglib.CONFIG_RANGES)  # "and each config setting by its name" (docs/cli.md's table)
+    same(set(rows) | settings, names | settings, "limits")
+    values = {"allowed_concentrations": druglib.CONCENTRATIONS_UG_PER_ML,
+              "max_daily_dose_ug": (druglib.MAX_DAILY_DOSE_UG,),
+              "max_rate_nl_per_day": (druglib.MAX_RATE_NL_PER_DAY,),
+              "max_bolus_ug_per_24h": (druglib.MAX_BOLUS_UG_PER_24H,),
+              "reservoir_capacity_ul": (druglib.RESERVOIR_CAPACITY_UL,),
+              "clock_ms": (core.CLOCK_MAX_MS,)}
+    for name, value in values.items():
+        figures = tuple(int(n) for n in re.findall(r"\d+", rows[name].split("(")[0]))  # not "(1 mL/h)"
+        assert figures == value, "%s is %s in the firmware, not %s" % (name, value, figures)
