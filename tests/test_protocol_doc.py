@@ -17,6 +17,7 @@ DOC = (ROOT / "docs" / "protocol.md").read_text()
 
 def table(heading):
     """The rows of the first table under `heading`, each a list of its cells (the header left out)."""
+    assert "\n%s\n" % heading in DOC, "docs/protocol.md has no heading %r" % heading
     lines = DOC.split("\n%s\n" % heading, 1)[1].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("|"))
     rows = []
