@@ -39,7 +39,9 @@ def test_the_alarm_table_of_the_doc_is_the_firmware_s():
     from pump import alarms
 
     doc = alarm_rows()
-    assert set(doc) == set(alarms.PRIORITY)
+    missing, extra = set(alarms.PRIORITY) - set(doc), set(doc) - set(alarms.PRIORITY)
+    assert not missing, "alarms the table leaves out: %s" % sorted(missing)
+    assert not extra, "rows of no alarm of the firmware: %s" % sorted(extra)
     a = alarms.Alarms()
     for code, (priority, pattern, repeats, stops) in doc.items():
         assert priority == alarms.PRIORITY[code], code
