@@ -62,9 +62,10 @@ def test_a_blank_pico_boots_to_the_repl_on_its_pty(tmp_path):
             assert rig.time()["clock"] == "realtime"
             for request, reason in [("advance 1000", "real time"), ("clock stepped", "real time"),
                                     ("hang", "main loop"), ("power-cycle 0", "FRAM write"),
-                                    ("corrupt-flash state", "no records yet")]:
+                                    ("corrupt-flash state", "no records yet"), ("rtc kept", "restarts at every")]:
                 with pytest.raises(RigError, match=reason):
                     rig.request(request)
+            assert rig.rtc()["rtc"] == rig.rtc("volatile")["rtc"] == "volatile"
             assert rig.measure()["pulses"] == 0
     finally:
         supervisor.stop(tmp_path / "blank")

@@ -229,6 +229,14 @@ class Rp2RigServer(RigServer):
     def tones(self, conn, arg):
         return {"tones": self.sup.tones.listing()}
 
+    def rtc(self, conn, arg):
+        """The emulated RP2040's RTC is the chip's own: it restarts at every power-up and reset,
+        as silicon's does, and no rig can keep it."""
+        if arg not in ("", "volatile"):
+            raise RigError("rtc %s: the rp2040js target's RTC is the emulated RP2040's own, which restarts at "
+                           "every power-up and reset (volatile); the rig cannot keep it (the emu target can)" % arg)
+        self._ask(conn, {"cmd": "state"}, lambda s: {"rtc": "volatile", "clock_ms": s["clock_ms"]})
+
     def hang(self, conn, arg):
         raise RigError("hang: the rp2040js target runs the firmware unchanged on an emulated chip, "
                        "which has no way to stop its main loop from outside (the emu target can)")
