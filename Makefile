@@ -38,7 +38,7 @@ $(LABGRID_VENV)/bin/.installed: requirements-labgrid.txt
 run: $(BIN)/.installed
 	$(BIN)/pumpsim demo --dir $(RUN_DIR)
 
-# One worker per core: each test boots its own virtual boards, and each worker builds its own image.
+# One worker per core: each test boots its own virtual boards from the one image of the run.
 PYTEST_ARGS ?= -n auto
 
 # Then, when the official RPI_PICO firmware is given (PUMPSIM_RP2_FIRMWARE, PUMPSIM_RP2_BOOTROM:

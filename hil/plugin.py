@@ -251,7 +251,8 @@ def _days(days):
 
 @pytest.fixture(scope="session")
 def pumpsim_image(tmp_path_factory, request):
-    """The board's flash after one real deploy with mpremote, reused by every board of the run."""
+    """The board's flash after one real deploy with mpremote, made once per run (xdist's workers
+    share it) and copied for every board."""
     target = target_of(request.config)
     if target in ("rp2040js", "bench"):
         from pumpsim.errors import PumpsimError
@@ -265,7 +266,12 @@ def pumpsim_image(tmp_path_factory, request):
         return directory / "flash.bin", bytes.fromhex((directory / "host.key").read_text().strip())
     from pumpsim.hil.drive import make_image
 
-    return make_image(tmp_path_factory.mktemp("image"), setting(request.config, "pumpsim_micropython"))
+    def build(directory):
+        _, key = make_image(directory, setting(request.config, "pumpsim_micropython"))
+        (directory / "host.key").write_text(key.hex() + "\n")
+
+    directory = _once_per_run(tmp_path_factory, "pumpsim-emu-image", build)
+    return directory / FLASH_IMAGE, bytes.fromhex((directory / "host.key").read_text().strip())
 
 
 @pytest.fixture(scope="session")
