@@ -452,6 +452,18 @@ def cmd_demo(args):
         run_demo(Path(args.dir), days=args.days)
 
 
+def cmd_scenario_run(args):
+    """Run a scenario file on a new board of its own and print its pass/fail table."""
+    from pumpsim.hil import scenario
+
+    played = scenario.run_on_board(scenario.load(args.file), target=args.target, directory=args.dir,
+                                   timeout_s=args.timeout)
+    emit(args, played.as_json(), lambda r: played.human())
+    if not played.passed:
+        raise PumpsimError("scenario %s: %d of %d expectations failed" % (args.file, len(played.failed),
+                                                                          len(played.rows)))
+
+
 # The CLI is this table: (words, handler, options). Options are (flags, argparse keywords).
 BOARD_HELP = "a board of boards/ (emu, rpi_pico, rig_pico)"
 PORT_HELP = "the board's serial port: /dev/ttyACM0, a pty, socket://HOST:PORT"
@@ -536,6 +548,14 @@ COMMANDS = (
         (("shell",), {"choices": ["bash", "zsh", "tcsh"],
                       "help": "the shell; e.g. `pumpsim completion bash > ~/.local/share/bash-completion/completions/pumpsim`"}),
         JSON]),
+    (("scenario", "run"), cmd_scenario_run, [
+        (("file",), {"help": "the scenario, a TOML file (docs/scenarios.md); scenarios/ has some"}),
+        (("--target",), {"default": "emu", "choices": ["emu", "rp2040js", "bench"],
+                         "help": "what runs the board (as emu start --target): emu, the default, has the "
+                                 "stepped clock a scenario of pump days needs"}),
+        (("--dir",), {"metavar": "DIR", "help": "a new or empty folder for the board and its report (default: a "
+                                                "new temporary folder)"}),
+        JSON]),
     (("demo",), cmd_demo, [(("--dir",), {"default": "run/demo", "help": "the demo's folder (default: run/demo)"}),
                            (("--days",), {"type": int, "default": 90, "help": "pump days to run (default: 90)"}),
                            JSON]),
@@ -548,6 +568,7 @@ GROUPS = {
     ("rig",): "The rig beside the board: what it measured, pump time, and the faults it injects.",
     ("rig", "fault"): "Faults the rig injects into the board's hardware.",
     ("emu",): "Virtual boards: start one in a folder, stop it.",
+    ("scenario",): "Scenario files: refills, programmes, boluses and faults at given pump times, and what must follow.",
 }
 
 

@@ -1,0 +1,986 @@
+"""Scenario files: a declarative clinic story, run against a board of its own (docs/scenarios.md).
+
+    [scenario]
+    name = "maintenance at 500 µg/day"
+    needs = ["stepped-clock"]
+    days = 10
+
+    [[step]]
+    at = "0s"
+    action = "refill"
+    volume_ul = 6000
+    concentration_ug_per_ml = 1000
+
+    [[step]]
+    at = "9d"
+    action = "expect-delivered"
+    from = "1d"
+
+`load(path)` reads and checks a file (every error names the file, the line and the expected
+form, before any board starts); `Runner(scenario, client, rig).run()` plays it: each step at its
+pump time, the same requests done to the reference model (hil/model.py) in lockstep, and one
+`Row` per expectation. The delivered volume is the rig's count; the volume the programme should
+deliver is the model's, never the pump's.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+from pumpsim.errors import Refused, UsageError
+from pumpsim.hil.model import PRIORITY, STALL_RETRY_MS, PumpModel, Refusal
+from pumpsim.hil.rig import DAY_MS
+from pumpsim.hil.needs import NEED_FEATURES, NEEDS, unable
+
+# -- pump time -------------------------------------------------------------------------------
+
+_UNIT_MS = {"d": DAY_MS, "h": 3_600_000, "min": 60_000, "s": 1000}
+_UNITS = tuple(_UNIT_MS)  # largest first
+_PART = re.compile(r"^(\d+)(d|h|min|s)$")
+TIME_FORM = 'a pump time such as "2d", "6h", "30min", "1d 6h"'
+
+
+def pump_time_ms(text):
+    """'1d 6h' → ms; None unless it is whole numbers of d, h, min and s, largest first, each
+    once, apart by spaces."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    total, last = 0, -1
+    for part in text.split():
+        match = _PART.match(part)
+        if not match:
+            return None
+        rank = _UNITS.index(match.group(2))
+        if rank <= last:
+            return None
+        last = rank
+        total += int(match.group(1)) * _UNIT_MS[match.group(2)]
+    return total
+
+
+def _time_hint(text):
+    """What is wrong with a pump time that is not one, when it can be said more closely."""
+    if not isinstance(text, str):
+        return ""
+    for part in text.split():
+        match = re.match(r"^(\d*[.,]?\d*)([^\d.,]*)$", part)
+        if match and match.group(2) and match.group(2) not in _UNIT_MS:
+            return ' ("%s" is no unit of pump time: d, h, min or s)' % match.group(2)
+        if match and re.search(r"[.,]", match.group(1)):
+            return " (whole numbers only: 1d 12h, not 1.5d)"
+    return ""
+
+
+def show_time(ms):
+    """ms → the file's form: 90_000_000 → '1d 1h'; whatever is left under a second as ms."""
+    parts = []
+    for unit in _UNITS:
+        n, ms = divmod(ms, _UNIT_MS[unit])
+        if n:
+            parts.append("%d%s" % (n, unit))
+    if ms:
+        parts.append("%dms" % ms)
+    return " ".join(parts) or "0s"
+
+
+def show_ul(nl):
+    """Whole nL as µL with three decimals, by integers (no float on the way)."""
+    sign = "-" if nl < 0 else ""
+    whole, frac = divmod(abs(int(nl)), 1000)
+    return "%s%d.%03d µL" % (sign, whole, frac)
+
+
+# -- the parser's table ---------------------------------------------------------------------
+
+ALARM_CODES = tuple(PRIORITY) + ("CLOCK_RESTORED",)
+ERROR_CODES = ("E_FRAME", "E_CRC", "E_UNKNOWN", "E_ARG", "E_AUTH", "E_REPLAY", "E_STATE", "E_LIMIT",
+               "E_CONFIRM", "E_LOCKED")
+STATES = ("boot", "stopped", "infusing", "alarm")
+MODES = ("none", "continuous", "flex", "minimum-rate", "stop")
+SETTINGS = ("low_reservoir_ul", "empty_reservoir_ul", "tubing_ul", "catheter_ul", "discrepancy_limit_permille",
+            "reminder_lead_days")
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a key's value must be: `form` is said in every error about it."""
+
+    kind: str  # time, count, bool, code, codes, steps, text, error, word, choice, needs
+    form: str
+    meaning: str
+    choices: tuple = ()
+
+
+def _count(unit, meaning):
+    return Key("count", "a whole number of %s" % unit, meaning)
+
+
+KEYS = {
+    # every step
+    "at": Key("time", TIME_FORM, "when the step happens, in pump time from the scenario's start"),
+    "action": Key("choice", "", "what the step does (the table above)"),
+    # requests
+    "refused": Key("error", "an error code such as \"E_LIMIT\"", "the pump must refuse the request with this code"),
+    "limit": Key("word", "a limit's name such as \"patient_lockout\"",
+                 "with refused: the limit it must name (docs/protocol.md, dose guard)"),
+    "volume_ul": _count("µL", "refill: the volume put in; expect-delivered: the volume expected"),
+    "concentration_ug_per_ml": _count("µg/mL", "the drug's concentration"),
+    "withdrawn_ul": _count("µL", "what the clinician drew out before the fill"),
+    "reminder_days": _count("days", "days from the refill to its reminder"),
+    "daily_dose_ug": _count("µg", "the daily dose of a continuous programme"),
+    "steps": Key("steps", "a list of [minute of the day, µg/day] pairs such as [[0, 500], [1200, 600]]",
+                 "a flex programme: from each minute of the pump's day, the rate of its µg/day"),
+    "confirm": Key("bool", "true or false", "a stop or the minimum rate goes ahead although it risks withdrawal"),
+    "dose_ug": _count("µg", "a bolus's dose (a patient bolus's, for program patient-bolus)"),
+    "lockout_minutes": _count("minutes", "minutes from one patient bolus to the next"),
+    "max_per_day": _count("boluses", "patient boluses a day, at most"),
+    "minutes": _count("minutes", "how long a clinician or priming bolus lasts"),
+    "prime_ul": _count("µL", "the tubing and catheter a priming bolus fills"),
+    "code": Key("code", "an alarm code such as \"LOW_RESERVOIR\"", "the alarm acknowledged"),
+    "low_reservoir_ul": _count("µL", "config: the low-reservoir threshold"),
+    "empty_reservoir_ul": _count("µL", "config: the empty-reservoir threshold"),
+    "tubing_ul": _count("µL", "config: what the pump's tubing holds"),
+    "catheter_ul": _count("µL", "config: what the catheter holds"),
+    "discrepancy_limit_permille": _count("‰", "config: the refill discrepancy that is flagged"),
+    "reminder_lead_days": _count("days", "config: days before the projected low reservoir that the reminder falls"),
+    # the rig
+    "attempts": _count("attempts", "motor-stall next: how many of the next motor attempts fail"),
+    "voltage_mv": _count("mV", "the battery voltage the board's ADC reads from now on"),
+    # expectations
+    "present": Key("codes", "a list of alarm codes such as [\"LOW_RESERVOIR\"]", "alarms that must be up"),
+    "absent": Key("codes", "a list of alarm codes such as [\"LOW_RESERVOIR\"]", "alarms that must not be up"),
+    "acked": Key("codes", "a list of alarm codes such as [\"MOTOR_STALL\"]", "alarms that must be up and acknowledged"),
+    "from": Key("time", TIME_FORM, "the start of the window whose delivered volume is checked; it ends at `at`"),
+    "tolerance_ul": _count("µL", "how far the rig's volume may be from the expected one (default: one stroke)"),
+    "tolerance_strokes": _count("strokes", "the same, in strokes of the board"),
+    "state": Key("choice", "one of " + ", ".join('"%s"' % s for s in STATES), "the pump's state", STATES),
+    "mode": Key("choice", "one of " + ", ".join('"%s"' % m for m in MODES), "the pump's programme mode", MODES),
+}
+SCENARIO_KEYS = {
+    "name": Key("text", "a string", "what the scenario is"),
+    "description": Key("text", "a string", "what it shows, at more length"),
+    "needs": Key("needs", "a list of needs such as [\"stepped-clock\"] (%s)" % ", ".join(NEEDS),
+                 "what it needs of the rig (docs/testing.md): a rig that cannot do them is refused"),
+    "days": _count("pump days", "the pump days it spans, at most: no step is later"),
+}
+SCENARIO_REQUIRED = ("name", "days")
+
+
+@dataclass(frozen=True)
+class Form:
+    """The keys of one action (or one variant of it), besides at and action."""
+
+    required: tuple = ()
+    optional: tuple = ()
+    one_of: bool = False  # at least one of the optional keys
+    apart: tuple = ()  # keys that exclude each other
+
+    def expected(self, variant=None):
+        """As said in errors and in docs/scenarios.md: required, then [, optional]."""
+        words = ['%s = "%s"' % variant] if variant else []
+        words += list(self.required)
+        text = ", ".join(words)
+        if self.one_of:
+            return (text + ", " if text else "") + "one or more of " + ", ".join(self.optional)
+        for key in self.optional:
+            text += "[, %s]" % key if text else "[%s]" % key
+        return text or "nothing else"
+
+
+@dataclass(frozen=True)
+class Action:
+    what: str
+    forms: dict  # variant (or None) -> Form
+    variant: str | None = None  # the key whose value chooses the form
+    need: str | None = None  # of the rig
+    request: bool = False  # sent to the pump: may carry refused and limit
+    expectation: bool = False
+
+    def expected(self):
+        if self.variant is None:
+            return self.forms[None].expected()
+        return "%s = %s" % (self.variant, " | ".join('"%s"' % v for v in self.forms))
+
+
+ACTIONS = {
+    "refill": Action("refill the reservoir (`pumpsim refill`)", {None: Form(
+        ("volume_ul", "concentration_ug_per_ml"), ("withdrawn_ul", "reminder_days"))}, request=True),
+    "program": Action("programme the therapy (`pumpsim program MODE`)", {
+        "continuous": Form(("daily_dose_ug",)),
+        "flex": Form(("steps",)),
+        "minimum-rate": Form((), ("confirm",)),
+        "stop": Form((), ("confirm",)),
+        "patient-bolus": Form(("dose_ug", "lockout_minutes", "max_per_day")),
+    }, variant="mode", request=True),
+    "bolus": Action("a bolus (`pumpsim bolus`)", {
+        "clinician": Form(("dose_ug", "minutes")),
+        "patient": Form(),
+        "prime": Form(("prime_ul", "minutes")),
+    }, variant="kind", request=True),
+    "ack": Action("acknowledge an alarm (`pumpsim alarms ack`)", {None: Form(("code",))}, request=True),
+    "config": Action("change settings (`pumpsim config`)", {None: Form((), SETTINGS, one_of=True)}, request=True),
+    "motor-stall": Action("the rig's motor fault (`pumpsim rig fault motor-stall`)", {
+        "on": Form(), "off": Form(), "intermittent": Form(), "next": Form(("attempts",)),
+    }, variant="mode", need="motor-stall"),
+    "battery": Action("the rig sets the battery (`pumpsim rig battery`)", {None: Form(("voltage_mv",))},
+                      need="battery"),
+    "power-cycle": Action("the rig cuts the power and restores it (`pumpsim rig power-cycle`)", {None: Form()},
+                          need="power-cut"),
+    "expect-alarms": Action("the pump's alarms now", {None: Form((), ("present", "absent", "acked"), one_of=True)},
+                            expectation=True),
+    "expect-delivered": Action("the rig's count over [from, at] against the programme's volume, or volume_ul", {
+        None: Form(("from",), ("volume_ul", "tolerance_ul", "tolerance_strokes"),
+                   apart=("tolerance_ul", "tolerance_strokes"))}, expectation=True),
+    "expect-state": Action("the pump's state and mode now", {None: Form((), ("state", "mode"), one_of=True)},
+                           expectation=True),
+}
+VARIANT_KEYS = {"kind": Key("choice", "", "which bolus")}  # program's and motor-stall's `mode` is in KEYS
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+
+class ScenarioError(UsageError):
+    """A scenario file that cannot be run: file, line, what is wrong, the expected form."""
+
+    def __init__(self, path, line, message):
+        super().__init__("%s:%s: %s" % (path, line, message))
+        self.path, self.line, self.message = path, line, message
+
+
+# Units a key's name may end with, each with the one the file uses for its quantity.
+_SUFFIXES = ("_ug_per_ml", "_mg_per_ml", "_ng_per_ml", "_per_ml", "_ul", "_ml", "_nl", "_l", "_ug", "_mg", "_ng",
+             "_g", "_mv", "_v", "_volts", "_minutes", "_mins", "_min", "_hours", "_h", "_s", "_seconds", "_ms",
+             "_days", "_d", "_pct", "_percent", "_permille", "_strokes")
+_UNIT_WORDS = {"_ug_per_ml": "µg/mL", "_ul": "µL", "_ug": "µg", "_mv": "mV", "_minutes": "minutes",
+               "_days": "days", "_permille": "‰ (per mille)", "_strokes": "strokes"}
+
+
+def _stem(key):
+    for suffix in sorted(_SUFFIXES, key=len, reverse=True):
+        if key.endswith(suffix):
+            return key[: -len(suffix)], suffix
+    return key, ""
+
+
+def _unit_hint(key, allowed):
+    """For "volume_ml" where volume_ul is allowed: ': volumes are in µL (volume_ul)'."""
+    stem, suffix = _stem(key)
+    if not suffix:
+        return ""
+    for other in allowed:
+        other_stem, other_suffix = _stem(other)
+        if other_stem == stem and other_suffix != suffix:
+            return " (%s is in %s: %s)" % (stem.replace("_", " "), _UNIT_WORDS.get(other_suffix, other_suffix), other)
+    return ""
+
+
+class _Lines:
+    """Where things are in the file's text: tomllib keeps no positions, so the headers and keys
+    are found in the text itself."""
+
+    _HEADER = re.compile(r"^\s*\[\[?\s*([A-Za-z_\"'][A-Za-z0-9_.\"' -]*?)\s*\]\]?\s*(#.*)?$")
+
+    def __init__(self, text):
+        self.lines = text.splitlines()
+        self.headers = []  # (line, name, is_array)
+        for number, line in enumerate(self.lines, 1):
+            match = self._HEADER.match(line)
+            if match and not line.lstrip().startswith("#"):
+                self.headers.append((number, match.group(1).strip("\"'"), line.lstrip().startswith("[[")))
+
+    def table(self, name, index=0):
+        """(first line, last line) of the index-th table of that name, or None."""
+        found = [i for i, h in enumerate(self.headers) if h[1] == name]
+        if index >= len(found):
+            return None
+        i = found[index]
+        end = self.headers[i + 1][0] - 1 if i + 1 < len(self.headers) else len(self.lines)
+        return self.headers[i][0], end
+
+    def key(self, span, key, default=None):
+        """The line of `key = ...` within span, else default (the span's header)."""
+        if span is None:
+            return default or 1
+        first, last = span
+        pattern = re.compile(r"^\s*(?:%s|\"%s\"|'%s')\s*=" % ((re.escape(key),) * 3))
+        for number in range(first + 1, last + 1):
+            if pattern.match(self.lines[number - 1]):
+                return number
+        return default or first
+
+
+# -- what a file holds ----------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    index: int
+    line: int
+    at_ms: int
+    at: str  # as written
+    action: str
+    variant: str | None
+    values: dict  # the action's keys
+    refused: str | None = None
+    limit: str | None = None
+    from_ms: int | None = None
+    key_lines: dict = field(default_factory=dict)
+
+    def describe(self):
+        words = [self.action] + ([self.variant] if self.variant else [])
+        for key, value in self.values.items():
+            if key == "from":
+                continue
+            if key == "steps":
+                value = " ".join("%02d:%02d=%d" % (m // 60, m % 60, d) for m, d in value)
+            elif isinstance(value, list):
+                value = ",".join(value)
+            elif isinstance(value, bool):
+                value = str(value).lower()
+            words.append("%s=%s" % (key, value))
+        return " ".join(words)
+
+
+@dataclass
+class Scenario:
+    path: str
+    name: str
+    description: str
+    needs: tuple
+    days: int
+    steps: list
+
+    def stops(self):
+        """Every pump time the run stops at: each step's and each window's start."""
+        return sorted({s.at_ms for s in self.steps} | {s.from_ms for s in self.steps if s.from_ms is not None})
+
+
+def load(path):
+    """Read and check a scenario file; ScenarioError (a UsageError) for anything wrong in it."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError("scenario %s: %s" % (path, exc.strerror or exc)) from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(path, 1, "not UTF-8 text: %s" % exc) from None
+    return parse(text, str(path))
+
+
+def parse(text, path="<scenario>"):
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = getattr(exc, "lineno", None)
+        if line is None:
+            match = re.search(r"at line (\d+)", str(exc))
+            line = int(match.group(1)) if match else 1
+        raise ScenarioError(path, line, "not TOML: %s" % exc) from None
+    lines = _Lines(text)
+
+    def fail(line, message):
+        raise ScenarioError(path, line, message)
+
+    whole = (0, len(lines.lines))
+    for name, value in data.items():
+        if name not in ("scenario", "step"):
+            span = lines.table(name)
+            fail(span[0] if span else lines.key(whole, name, 1), "unknown %s \"%s\"; expected a [scenario] table and "
+                 "[[step]] tables" % ("table" if isinstance(value, dict) else "key", name))
+    head = data.get("scenario")
+    head_span = lines.table("scenario")
+    if not isinstance(head, dict):
+        fail(head_span[0] if head_span else 1, "no [scenario] table; expected [scenario] with %s[, %s]"
+             % (", ".join(SCENARIO_REQUIRED), "][, ".join(k for k in SCENARIO_KEYS if k not in SCENARIO_REQUIRED)))
+    scenario_form = ", ".join(SCENARIO_REQUIRED) + "".join(
+        "[, %s]" % k for k in SCENARIO_KEYS if k not in SCENARIO_REQUIRED)
+    for key in head:
+        if key not in SCENARIO_KEYS:
+            fail(lines.key(head_span, key), "unknown key \"%s\" in [scenario]%s; expected %s"
+                 % (key, _unit_hint(key, SCENARIO_KEYS), scenario_form))
+    for key in SCENARIO_REQUIRED:
+        if key not in head:
+            fail(head_span[0], "[scenario] has no %s; expected %s" % (key, scenario_form))
+    values = {}
+    for key, value in head.items():
+        values[key] = _value(SCENARIO_KEYS[key], key, value, lambda msg, key=key: fail(lines.key(head_span, key), msg))
+    needs = tuple(values.get("needs", ()))
+    if values["days"] < 1:
+        fail(lines.key(head_span, "days"), "days = 0: expected %s from 1" % SCENARIO_KEYS["days"].form)
+
+    raw_steps = data.get("step", [])
+    if not isinstance(raw_steps, list) or not all(isinstance(s, dict) for s in raw_steps):
+        fail(lines.key(whole, "step", 1), "steps are [[step]] tables, one after another")
+    if len([h for h in lines.headers if h[1] == "step" and h[2]]) != len(raw_steps):
+        fail(lines.key(whole, "step", 1), "steps are [[step]] tables, each with its own header")
+    steps = []
+    previous = None
+    for index, raw in enumerate(raw_steps):
+        span = lines.table("step", index)
+        step = _step(index, raw, span, lines, fail, needs, values["days"])
+        if previous is not None and step.at_ms < previous.at_ms:
+            fail(step.key_lines["at"], 'at "%s" is before the previous step\'s "%s": steps go in pump-time order'
+                 % (step.at, previous.at))
+        previous = step
+        steps.append(step)
+    if not steps:
+        fail(len(lines.lines) or 1, "no steps; expected [[step]] tables, each with at and action")
+    if not any(ACTIONS[s.action].expectation or s.refused for s in steps):
+        fail(steps[-1].line, "no expectations: the scenario would pass whatever the pump did; expected at least "
+             "one step of %s, or a request with refused" % ", ".join(a for a in ACTIONS if ACTIONS[a].expectation))
+    return Scenario(path, values["name"], values.get("description", ""), needs, values["days"], steps)
+
+
+def _step(index, raw, span, lines, fail, needs, days):
+    header = span[0]
+    key_lines = {key: lines.key(span, key, header) for key in raw}
+    for key in ("at", "action"):
+        if key not in raw:
+            fail(header, 'step has no %s; expected at = %s and action = one of %s'
+                 % (key, TIME_FORM, ", ".join('"%s"' % a for a in ACTIONS)))
+    action_name = raw["action"]
+    if action_name not in ACTIONS:
+        fail(key_lines["action"], "unknown action %s; expected one of %s"
+             % (_toml(action_name), ", ".join('"%s"' % a for a in ACTIONS)))
+    action = ACTIONS[action_name]
+    at_ms = pump_time_ms(raw["at"])
+    if at_ms is None:
+        fail(key_lines["at"], "at = %s: expected %s%s" % (_toml(raw["at"]), TIME_FORM, _time_hint(raw["at"])))
+    if at_ms > days * DAY_MS:
+        fail(key_lines["at"], 'at "%s" is after the scenario\'s end (days = %d); expected at most "%dd"'
+             % (raw["at"], days, days))
+    if action.need and action.need not in needs:
+        fail(key_lines["action"], '%s needs "%s" of the rig; expected it in [scenario] needs'
+             % (action_name, action.need))
+    variant = None
+    where = action_name
+    if action.variant:
+        if action.variant not in raw:
+            fail(header, "%s has no %s; expected %s" % (action_name, action.variant, action.expected()))
+        variant = raw[action.variant]
+        if variant not in action.forms:
+            fail(key_lines[action.variant], "%s %s = %s; expected %s"
+                 % (action_name, action.variant, _toml(variant), action.expected()))
+        where = '%s %s = "%s"' % (action_name, action.variant, variant)
+    form = action.forms[variant]
+    common = {"at", "action"} | ({action.variant} if action.variant else set()) | (
+        {"refused", "limit"} if action.request else set())
+    allowed = set(form.required) | set(form.optional)
+    for key in raw:
+        if key not in allowed and key not in common:
+            fail(key_lines[key], "unknown key \"%s\" in %s%s; expected %s"
+                 % (key, where, _unit_hint(key, allowed | common), form.expected()))
+    for key in form.required:
+        if key not in raw:
+            fail(header, "%s has no %s; expected %s" % (where, key, form.expected()))
+    if form.one_of and not allowed & set(raw):
+        fail(header, "%s has none of its keys; expected %s" % (where, form.expected()))
+    if form.apart and len(set(form.apart) & set(raw)) > 1:
+        fail(key_lines[form.apart[1]], "%s: %s exclude each other; expected one of them" % (where, " and ".join(form.apart)))
+    values = {}
+    for key in list(form.required) + list(form.optional):
+        if key in raw:
+            values[key] = _value(KEYS[key], key, raw[key], lambda msg, key=key: fail(key_lines[key], msg))
+    step = Step(index, header, at_ms, raw["at"], action_name, variant, values, key_lines=key_lines)
+    if action.request:
+        if "refused" in raw:
+            step.refused = _value(KEYS["refused"], "refused", raw["refused"], lambda msg: fail(key_lines["refused"], msg))
+        if "limit" in raw:
+            if "refused" not in raw:
+                fail(key_lines["limit"], "limit goes with refused; expected refused = \"E_LIMIT\", limit = %s"
+                     % _toml(raw["limit"]))
+            step.limit = _value(KEYS["limit"], "limit", raw["limit"], lambda msg: fail(key_lines["limit"], msg))
+    if "from" in values:
+        step.from_ms = values["from"]
+        if step.from_ms >= at_ms:
+            fail(key_lines["from"], 'from "%s" is not before at "%s"; expected a window [from, at] of pump time'
+                 % (raw["from"], raw["at"]))
+    if action_name == "motor-stall" and variant == "next" and values["attempts"] < 1:
+        fail(key_lines["attempts"], "attempts = 0: expected a whole number of attempts from 1")
+    return step
+
+
+def _toml(value):
+    """A value as the file would spell it, for messages."""
+    if isinstance(value, str):
+        return '"%s"' % value
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(_toml(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _value(spec, key, value, fail):
+    """The value checked against its key's kind; the file's units are whole numbers."""
+    bad = "%s = %s: expected %s" % (key, _toml(value), spec.form)
+    kind = spec.kind
+    if kind == "time":
+        ms = pump_time_ms(value)
+        if ms is None:
+            fail(bad + _time_hint(value))
+        return ms
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            fail(bad)
+        return value
+    if kind == "bool":
+        if not isinstance(value, bool):
+            fail(bad)
+        return value
+    if kind == "text":
+        if not isinstance(value, str):
+            fail(bad)
+        return value
+    if kind in ("code", "codes"):
+        codes = value if kind == "codes" and isinstance(value, list) else [value]
+        if kind == "codes" and (not isinstance(value, list) or not value):
+            fail(bad)
+        for code in codes:
+            if code not in ALARM_CODES:
+                fail("%s: %s is no alarm code; the codes are %s" % (bad.split(": expected")[0], _toml(code),
+                                                                    ", ".join(ALARM_CODES)))
+        return list(value) if kind == "codes" else value
+    if kind == "error":
+        if value not in ERROR_CODES:
+            fail("%s; the codes are %s" % (bad, ", ".join(ERROR_CODES)))
+        return value
+    if kind == "word":
+        if not isinstance(value, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", value):
+            fail(bad)
+        return value
+    if kind == "choice":
+        if value not in spec.choices:
+            fail(bad)
+        return value
+    if kind == "needs":
+        if not isinstance(value, list) or any(v not in NEEDS for v in value):
+            fail(bad)
+        return list(value)
+    if kind == "steps":
+        ok = isinstance(value, list) and 1 <= len(value) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(n, int) and not isinstance(n, bool) for n in p)
+            and 0 <= p[0] < 1440 and p[1] >= 0 for p in value)
+        if not ok or [p[0] for p in value] != sorted({p[0] for p in value}):
+            fail(bad + ", minutes from 0 to 1439 in increasing order")
+        return [(m, d) for m, d in value]
+    raise AssertionError(kind)  # pragma: no cover
+
+
+# -- running it -----------------------------------------------------------------------------
+
+
+def missing_needs(scenario, can):
+    """The needs of the scenario a rig whose hello lists `can` cannot meet, sorted."""
+    return sorted(set(scenario.needs) - set(can))
+
+
+@dataclass
+class Row:
+    """One expectation: when, what was expected, what was seen, and whether they agree."""
+
+    at_ms: int
+    line: int
+    expected: str
+    seen: str
+    passed: bool
+    detail: str = ""  # what the pump said besides: the reason of a refusal
+
+    @property
+    def result(self):
+        return "PASS" if self.passed else "FAIL"
+
+    def as_json(self):
+        row = {"at": show_time(self.at_ms), "at_ms": self.at_ms, "line": self.line, "expected": self.expected,
+               "seen": self.seen, "result": self.result}
+        if self.detail:
+            row["detail"] = self.detail
+        return row
+
+
+class ScenarioModel(PumpModel):
+    """The reference model, with the rig's `stall next N` as docs/cli.md gives it: the next N
+    motor attempts fail, then the motor turns. A stroke makes three attempts (fewer failing ones
+    are retried within the stroke, which is delivered); a stalled motor's retry, every 10 min,
+    makes one."""
+
+    ATTEMPTS_PER_STROKE = 3
+
+    def __init__(self, *args, **kwargs):
+        self.failing_retries = None  # with `next`: the retries still to fail after the stall
+        super().__init__(*args, **kwargs)
+
+    def set_stall(self, mode, attempts=None):
+        self.failing_retries = None
+        if mode != "next":
+            self.stall = mode
+        elif attempts < self.ATTEMPTS_PER_STROKE:
+            self.stall = "off"
+        else:
+            self.stall, self.failing_retries = "on", attempts - self.ATTEMPTS_PER_STROKE
+
+    def _turns_again(self):
+        if self.failing_retries is not None and self.failing_retries <= 0:
+            self.stall, self.failing_retries = "off", None
+
+    def _stalled(self):
+        super()._stalled()
+        self._turns_again()
+
+    def _retry_motor(self):
+        failing = (self.failing_retries is not None and self.stall == "on" and "MOTOR_STALL" in self.alarms
+                   and self.can_retry())
+        super()._retry_motor()
+        if failing:
+            self.failing_retries -= 1
+            self._turns_again()
+
+
+def _outcome(exc):
+    if exc is None:
+        return "accepted"
+    return "refused %s%s" % (exc.code, " (%s)" % exc.limit if exc.limit else "")
+
+
+class Runner:
+    """Plays a scenario on a board through its client and rig, the model beside it. On a rig
+    whose clock runs by itself, each stop is where the clock was when the run got there, the
+    model following the rig's time."""
+
+    POLL_S = 0.05
+
+    def __init__(self, scenario, client, rig, log=None):
+        self.scenario, self.client, self.rig = scenario, client, rig
+        self.log = log or (lambda line: None)
+        self.rows = []
+        self.actions = []  # (clock_ms, step) of each action done, for the report
+        hello = rig.hello()
+        self.stepped = hello.get("clock") == "stepped"
+        measure = rig.measure()
+        self.stroke_nl = measure["stroke_nl"]
+        status = client.status()
+        self.start_ms = measure["clock_ms"]
+        self.model = ScenarioModel(self.stroke_nl, (round(status["eri_volts"] * 1000), 2750,
+                                                    round(status["eos_volts"] * 1000)))
+        self.model.t_ms = self.start_ms
+        boots = [e for e in client.log() if e["event"] == "boot"]
+        self.model.boot_ms = boots[-1]["t_ms"] if boots else self.start_ms
+        self.model.last_reading_ms = self.model.boot_ms
+        self.seen = {}  # stop (ms from the start) -> (rig delivered_nl, model delivered_nl)
+
+    # -- time -------------------------------------------------------------------------------
+
+    def _go_to(self, stop_ms):
+        target = self.start_ms + stop_ms
+        now = self.rig.time()["clock_ms"]
+        if target > now and self.stepped:
+            self.rig.advance(target - now)
+        while target > now and not self.stepped:  # a clock of its own (realtime, xN): wait for it
+            time.sleep(self.POLL_S)
+            now = self.rig.time()["clock_ms"]
+        measure = self.rig.measure()
+        self._follow(measure)
+        self.seen[stop_ms] = (measure["delivered_nl"], self.model.delivered_nl)
+
+    def _follow(self, measure=None):
+        """The model to the rig's time (a real-time clock runs on between requests)."""
+        measure = measure or self.rig.measure()
+        self.model.advance(max(self.model.t_ms, measure["clock_ms"]))
+        self.model.follow_retry_phase(measure.get("last_failed_ms"))
+
+    def run(self):
+        steps = list(self.scenario.steps)
+        for stop in self.scenario.stops():
+            self._go_to(stop)
+            while steps and steps[0].at_ms == stop:
+                step = steps.pop(0)
+                self.log("%s  %s" % (show_time(stop), step.describe()))
+                if not self.stepped:
+                    self._follow()
+                getattr(self, "_do_" + step.action.replace("-", "_"))(step)
+        return self.rows
+
+    @property
+    def passed(self):
+        return all(row.passed for row in self.rows)
+
+    def _row(self, step, expected, seen, passed, detail=""):
+        self.rows.append(Row(step.at_ms, step.line, expected, seen, passed, detail))
+
+    # -- requests -------------------------------------------------------------------------------
+
+    def _request(self, step, call, model_call):
+        """Both the pump and the model do it (or refuse it); a row when the step expects a
+        refusal or when the pump or the model did other than the step expects."""
+        self.client.nonce = None  # each request a session of its own, as the CLI does
+        try:
+            model_call()
+            model_says = None
+        except Refusal as refusal:
+            model_says = refusal
+        try:
+            call()
+            pump_says = None
+        except Refused as refused:
+            pump_says = refused
+        self.actions.append((self.start_ms + step.at_ms, step))
+        expected = "accepted" if step.refused is None else "refused %s%s" % (
+            step.refused, " (%s)" % step.limit if step.limit else "")
+        seen, model = _outcome(pump_says), _outcome(model_says)
+
+        def agrees(outcome):
+            if step.refused is None:
+                return outcome == "accepted"
+            return outcome.startswith("refused %s" % step.refused) and (
+                step.limit is None or outcome == expected)
+
+        passed = agrees(seen) and agrees(model)
+        if step.refused is not None or not passed:
+            if not agrees(model):
+                seen += "; the reference model: " + model
+            self._row(step, "%s: %s" % (step.describe(), expected), seen, passed,
+                      pump_says.reason if pump_says is not None else "")
+
+    def _do_refill(self, step):
+        v = step.values
+        args = (v["volume_ul"], v["concentration_ug_per_ml"], v.get("withdrawn_ul"), v.get("reminder_days"))
+        self._request(step, lambda: self.client.refill(*args), lambda: self.model.refill(*args))
+
+    def _do_program(self, step):
+        v, mode = step.values, step.variant
+        if mode == "patient-bolus":
+            args = (v["dose_ug"], v["lockout_minutes"], v["max_per_day"])
+            self._request(step, lambda: self.client.program_patient_bolus(*args),
+                          lambda: self.model.program_patient(*args))
+            return
+        payload = {"mode": mode}
+        if mode == "continuous":
+            payload["daily_dose_ug"] = v["daily_dose_ug"]
+        elif mode == "flex":
+            payload["steps"] = [[m, d] for m, d in v["steps"]]
+        elif "confirm" in v:
+            payload["confirm"] = v["confirm"]
+        self._request(step, lambda: self.client.request("program", payload),
+                      lambda: self.model.program(mode, v.get("daily_dose_ug"), v.get("steps"), v.get("confirm", False)))
+
+    def _do_bolus(self, step):
+        v, kind = step.values, step.variant
+        if kind == "clinician":
+            self._request(step, lambda: self.client.bolus(v["dose_ug"], v["minutes"]),
+                          lambda: self.model.bolus(v["dose_ug"], v["minutes"]))
+        elif kind == "patient":
+            self._request(step, self.client.bolus_patient, self.model.bolus_patient)
+        else:
+            self._request(step, lambda: self.client.bolus_prime(v["prime_ul"], v["minutes"]),
+                          lambda: self.model.bolus_prime(v["prime_ul"], v["minutes"]))
+
+    def _do_ack(self, step):
+        code = step.values["code"]
+        self._request(step, lambda: self.client.ack(code), lambda: self.model.ack(code))
+
+    def _do_config(self, step):
+        self._request(step, lambda: self.client.config(**step.values), lambda: self.model.config(**step.values))
+
+    # -- the rig ----------------------------------------------------------------------------
+
+    def _do_motor_stall(self, step):
+        self.rig.stall(step.variant, step.values.get("attempts"))
+        self.actions.append((self.start_ms + step.at_ms, step))
+        self.model.set_stall(step.variant, step.values.get("attempts"))
+
+    def _do_battery(self, step):
+        self.rig.battery(step.values["voltage_mv"])
+        self.actions.append((self.start_ms + step.at_ms, step))
+        self.model.set_battery(step.values["voltage_mv"])
+
+    def _do_power_cycle(self, step):
+        self.rig.power_cycle()
+        self.actions.append((self.start_ms + step.at_ms, step))
+        self.client.nonce = None
+        self.model.power_cut()
+        if not self.stepped:
+            boots = [e for e in self.client.log() if e["event"] == "boot"]
+            if boots:
+                self.model.boot_ms = boots[-1]["t_ms"]
+
+    # -- expectations ---------------------------------------------------------------------------
+
+    def _do_expect_alarms(self, step):
+        alarms = {a["code"]: a for a in self.client.status()["alarms"]}
+        v = step.values
+        wants, ok = [], True
+        if "present" in v:
+            wants.append("%s present" % ", ".join(v["present"]))
+            ok &= all(code in alarms for code in v["present"])
+        if "absent" in v:
+            wants.append("%s absent" % ", ".join(v["absent"]))
+            ok &= not any(code in alarms for code in v["absent"])
+        if "acked" in v:
+            wants.append("%s acknowledged" % ", ".join(v["acked"]))
+            ok &= all(code in alarms and alarms[code]["acked"] for code in v["acked"])
+        seen = ", ".join("%s%s" % (code, " (acknowledged)" if a["acked"] else "")
+                         for code, a in sorted(alarms.items())) or "no alarms"
+        self._row(step, "alarms: " + "; ".join(wants), seen, ok)
+
+    def _do_expect_delivered(self, step):
+        v = step.values
+        rig_from, model_from = self.seen[step.from_ms]
+        rig_to, model_to = self.seen[step.at_ms]
+        measured = rig_to - rig_from
+        if "volume_ul" in v:
+            expected, source = v["volume_ul"] * 1000, "the scenario's figure"
+        else:
+            expected, source = model_to - model_from, "the programme, by the reference model"
+        if "tolerance_ul" in v:
+            tolerance, said = v["tolerance_ul"] * 1000, "%d µL" % v["tolerance_ul"]
+        else:
+            strokes = v.get("tolerance_strokes", 1)
+            tolerance = strokes * self.stroke_nl
+            said = "%d stroke%s" % (strokes, "" if strokes == 1 else "s")
+        window = "%s to %s" % (show_time(step.from_ms), show_time(step.at_ms))
+        off = measured - expected
+        self._row(step, "delivered %s: %s ± %s (%s)" % (window, show_ul(expected), said, source),
+                  "rig %s (%s%s)" % (show_ul(measured), "+" if off >= 0 else "", show_ul(off)),
+                  abs(off) <= tolerance)
+
+    def _do_expect_state(self, step):
+        status = self.client.status()
+        v = step.values
+        wants = ["%s %s" % (k, v[k]) for k in ("state", "mode") if k in v]
+        ok = all(status[k] == v[k] for k in ("state", "mode") if k in v)
+        self._row(step, ", ".join(wants), "state %s, mode %s" % (status["state"], status["mode"]), ok)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def table(rows):
+    """The pass/fail table, one row per expectation."""
+    head = ("pump time", "line", "expected", "seen", "result")
+    # A failed row says what the pump said besides; a passing one keeps to the point.
+    cells = [(show_time(r.at_ms), str(r.line), r.expected, r.seen + (": " + r.detail if r.detail and not r.passed
+                                                                      else ""), r.result) for r in rows]
+    widths = [max(len(head[i]), *(len(c[i]) for c in cells)) if cells else len(head[i]) for i in range(5)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(cell, widths)).rstrip() for cell in cells]
+    return "\n".join(lines)
+
+
+# -- a board of its own ---------------------------------------------------------------------
+
+# The board each target runs (its board.json says what it can do before it boots).
+BOARD_OF_TARGET = {"emu": "emu", "rp2040js": "rpi_pico", "bench": "rpi_pico"}
+# An emulated Pico runs Python at a fraction of silicon's speed on a busy machine.
+SLOW_TARGET_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    target: str
+    directory: Path
+    rows: list
+    wall_s: float
+    report: Path | None = None
+
+    @property
+    def passed(self):
+        return all(row.passed for row in self.rows)
+
+    @property
+    def failed(self):
+        return [row for row in self.rows if not row.passed]
+
+    def as_json(self):
+        result = {"scenario": self.scenario.name, "file": self.scenario.path, "target": self.target,
+                  "dir": str(self.directory), "passed": self.passed, "wall_s": round(self.wall_s, 1),
+                  "rows": [row.as_json() for row in self.rows]}
+        if self.report is not None:
+            result["report"] = str(self.report)
+        return result
+
+    def human(self):
+        lines = ["scenario  %s (%s)" % (self.scenario.name, self.scenario.path),
+                 "board     %s, in %s" % (self.target, self.directory), "", table(self.rows), "",
+                 "%d expectations: %d passed, %d failed (%.1f s)"
+                 % (len(self.rows), len(self.rows) - len(self.failed), len(self.failed), self.wall_s)]
+        if self.report is not None:
+            lines.append("report    %s" % self.report)
+        return "\n".join(lines)
+
+
+def _board_folder(directory):
+    """The folder the board is started in: a new one, or one that is empty (a scenario starts from
+    a new pump, and its board and report are left there)."""
+    import tempfile
+
+    if directory is None:
+        return Path(tempfile.mkdtemp(prefix="pumpsim-scenario-"))
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        raise UsageError("scenario run --dir %s: it is not a new or empty folder; a scenario starts a new board "
+                         "there" % directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def run_on_board(scenario, target="emu", directory=None, timeout_s=10.0, micropython=None, firmware=None):
+    """Start a new board of `target` in `directory`, play the scenario on it, stop it; a Result.
+    A target that cannot do what the scenario needs is refused, before it starts when its board
+    says so, else after its rig's hello."""
+    from pumpsim import deploy, targets
+    from pumpsim.client import PumpClient
+    from pumpsim.errors import PumpsimError
+    from pumpsim.hil.rig import Rig
+
+    if target not in BOARD_OF_TARGET:
+        raise UsageError("target %r: one of %s" % (target, ", ".join(BOARD_OF_TARGET)))
+    board = BOARD_OF_TARGET[target]
+    missing = unable(scenario.needs, deploy.board_config(board)[0].get("features", []))
+    if missing:
+        raise UsageError("%s needs %s, which the %s target cannot do (its board %s has no %s in board.json)"
+                         % (scenario.path, ", ".join(missing), target, board,
+                            " or ".join(f for need in missing for f in NEED_FEATURES[need])))
+    directory = _board_folder(directory)
+    if target != "emu":
+        timeout_s = max(timeout_s, SLOW_TARGET_TIMEOUT_S)
+    started = time.monotonic()
+    info = targets.start(directory, target, micropython=micropython, firmware=firmware)
+    try:
+        key = deploy.read_key(info["key"])
+        with Rig.open(info["rig"], timeout_s=timeout_s) as rig:
+            can = rig.hello().get("can", [])
+            missing = missing_needs(scenario, can)
+            if missing:
+                raise PumpsimError("%s needs %s of the rig; the %s target's rig can do %s"
+                                   % (scenario.path, ", ".join(missing), target, ", ".join(can) or "nothing"))
+            with PumpClient.open(info["port"], key=key, timeout=timeout_s) as client:
+                _wait_for_pump(client, timeout_s)
+                runner = Runner(scenario, client, rig)
+                runner.run()
+    finally:
+        targets.stop(directory)
+    return Result(scenario, target, directory, runner.rows, time.monotonic() - started)
+
+
+def _wait_for_pump(client, timeout_s):
+    """Until the pump answers (a board that just booted may be busy a while)."""
+    from pumpsim.errors import PumpsimError
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return client.status()
+        except PumpsimError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
