@@ -745,7 +745,7 @@ class Runner:
 
         passed = agrees(seen) and agrees(model)
         if step.refused is not None or not passed:
-            if not agrees(model):
+            if model != seen:  # the model read the docs otherwise than the pump did
                 seen += "; the reference model: " + model
             self._row(step, "%s: %s" % (step.describe(), expected), seen, passed,
                       pump_says.reason if pump_says is not None else "")
@@ -867,7 +867,7 @@ def table(rows):
     """The pass/fail table, one row per expectation."""
     head = ("pump time", "line", "expected", "seen", "result")
     # A failed row says what the pump said besides; a passing one keeps to the point.
-    cells = [(show_time(r.at_ms), str(r.line), r.expected, r.seen + (": " + r.detail if r.detail and not r.passed
+    cells = [(show_time(r.at_ms), str(r.line), r.expected, r.seen + (' ("%s")' % r.detail if r.detail and not r.passed
                                                                       else ""), r.result) for r in rows]
     widths = [max(len(head[i]), *(len(c[i]) for c in cells)) if cells else len(head[i]) for i in range(5)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
