@@ -115,61 +115,60 @@ class Key:
 
     kind: str  # time, count, bool, code, codes, steps, text, error, word, choice, needs
     form: str
-    meaning: str
     choices: tuple = ()
 
 
-def _count(unit, meaning):
-    return Key("count", "a whole number of %s" % unit, meaning)
+def _count(unit):
+    return Key("count", "a whole number of %s" % unit)
 
 
+_CODES = Key("codes", 'a list of alarm codes such as ["LOW_RESERVOIR"]')
 KEYS = {
     # every step
-    "at": Key("time", TIME_FORM, "when the step happens, in pump time from the scenario's start"),
-    "action": Key("choice", "", "what the step does (the table above)"),
+    "at": Key("time", TIME_FORM),
+    "action": Key("choice", 'one of the actions, such as "refill"'),
     # requests
-    "refused": Key("error", "an error code such as \"E_LIMIT\"", "the pump must refuse the request with this code"),
-    "limit": Key("word", "a limit's name such as \"patient_lockout\"",
-                 "with refused: the limit it must name (docs/protocol.md, dose guard)"),
-    "volume_ul": _count("µL", "refill: the volume put in; expect-delivered: the volume expected"),
-    "concentration_ug_per_ml": _count("µg/mL", "the drug's concentration"),
-    "withdrawn_ul": _count("µL", "what the clinician drew out before the fill"),
-    "reminder_days": _count("days", "days from the refill to its reminder"),
-    "daily_dose_ug": _count("µg", "the daily dose of a continuous programme"),
-    "steps": Key("steps", "a list of [minute of the day, µg/day] pairs such as [[0, 500], [1200, 600]]",
-                 "a flex programme: from each minute of the pump's day, the rate of its µg/day"),
-    "confirm": Key("bool", "true or false", "a stop or the minimum rate goes ahead although it risks withdrawal"),
-    "dose_ug": _count("µg", "a bolus's dose (a patient bolus's, for program patient-bolus)"),
-    "lockout_minutes": _count("minutes", "minutes from one patient bolus to the next"),
-    "max_per_day": _count("boluses", "patient boluses a day, at most"),
-    "minutes": _count("minutes", "how long a clinician or priming bolus lasts"),
-    "prime_ul": _count("µL", "the tubing and catheter a priming bolus fills"),
-    "code": Key("code", "an alarm code such as \"LOW_RESERVOIR\"", "the alarm acknowledged"),
-    "low_reservoir_ul": _count("µL", "config: the low-reservoir threshold"),
-    "empty_reservoir_ul": _count("µL", "config: the empty-reservoir threshold"),
-    "tubing_ul": _count("µL", "config: what the pump's tubing holds"),
-    "catheter_ul": _count("µL", "config: what the catheter holds"),
-    "discrepancy_limit_permille": _count("‰", "config: the refill discrepancy that is flagged"),
-    "reminder_lead_days": _count("days", "config: days before the projected low reservoir that the reminder falls"),
+    "refused": Key("error", 'an error code such as "E_LIMIT"'),
+    "limit": Key("word", "a limit's name such as \"patient_lockout\""),
+    "volume_ul": _count("µL"),
+    "concentration_ug_per_ml": _count("µg/mL"),
+    "withdrawn_ul": _count("µL"),
+    "reminder_days": _count("days"),
+    "daily_dose_ug": _count("µg"),
+    "steps": Key("steps", "a list of [minute of the day, µg/day] pairs such as [[0, 500], [1200, 600]]"),
+    "confirm": Key("bool", "true or false"),
+    "dose_ug": _count("µg"),
+    "lockout_minutes": _count("minutes"),
+    "max_per_day": _count("boluses"),
+    "minutes": _count("minutes"),
+    "prime_ul": _count("µL"),
+    "code": Key("code", 'an alarm code such as "LOW_RESERVOIR"'),
+    "low_reservoir_ul": _count("µL"),
+    "empty_reservoir_ul": _count("µL"),
+    "tubing_ul": _count("µL"),
+    "catheter_ul": _count("µL"),
+    "discrepancy_limit_permille": _count("‰"),
+    "reminder_lead_days": _count("days"),
     # the rig
-    "attempts": _count("attempts", "motor-stall next: how many of the next motor attempts fail"),
-    "voltage_mv": _count("mV", "the battery voltage the board's ADC reads from now on"),
+    "attempts": _count("attempts"),
+    "voltage_mv": _count("mV"),
     # expectations
-    "present": Key("codes", "a list of alarm codes such as [\"LOW_RESERVOIR\"]", "alarms that must be up"),
-    "absent": Key("codes", "a list of alarm codes such as [\"LOW_RESERVOIR\"]", "alarms that must not be up"),
-    "acked": Key("codes", "a list of alarm codes such as [\"MOTOR_STALL\"]", "alarms that must be up and acknowledged"),
-    "from": Key("time", TIME_FORM, "the start of the window whose delivered volume is checked; it ends at `at`"),
-    "tolerance_ul": _count("µL", "how far the rig's volume may be from the expected one (default: one stroke)"),
-    "tolerance_strokes": _count("strokes", "the same, in strokes of the board"),
-    "state": Key("choice", "one of " + ", ".join('"%s"' % s for s in STATES), "the pump's state", STATES),
-    "mode": Key("choice", "one of " + ", ".join('"%s"' % m for m in MODES), "the pump's programme mode", MODES),
+    "present": _CODES,
+    "absent": _CODES,
+    "acked": _CODES,
+    "from": Key("time", TIME_FORM),
+    "tolerance_ul": _count("µL"),
+    "tolerance_strokes": _count("strokes"),
+    "state": Key("choice", "one of " + ", ".join('"%s"' % s for s in STATES), STATES),
+    # expect-state's; in program and motor-stall, and kind in bolus, the key that chooses the form
+    "mode": Key("choice", "one of " + ", ".join('"%s"' % m for m in MODES), MODES),
+    "kind": Key("choice", '"clinician", "patient" or "prime"', ("clinician", "patient", "prime")),
 }
 SCENARIO_KEYS = {
-    "name": Key("text", "a string", "what the scenario is"),
-    "description": Key("text", "a string", "what it shows, at more length"),
-    "needs": Key("needs", "a list of needs such as [\"stepped-clock\"] (%s)" % ", ".join(NEEDS),
-                 "what it needs of the rig (docs/testing.md): a rig that cannot do them is refused"),
-    "days": _count("pump days", "the pump days it spans, at most: no step is later"),
+    "name": Key("text", "a string"),
+    "description": Key("text", "a string"),
+    "needs": Key("needs", 'a list of needs such as ["stepped-clock"] (%s)' % ", ".join(NEEDS)),
+    "days": _count("pump days"),
 }
 SCENARIO_REQUIRED = ("name", "days")
 
@@ -183,11 +182,9 @@ class Form:
     one_of: bool = False  # at least one of the optional keys
     apart: tuple = ()  # keys that exclude each other
 
-    def expected(self, variant=None):
+    def expected(self):
         """As said in errors and in docs/scenarios.md: required, then [, optional]."""
-        words = ['%s = "%s"' % variant] if variant else []
-        words += list(self.required)
-        text = ", ".join(words)
+        text = ", ".join(self.required)
         if self.one_of:
             return (text + ", " if text else "") + "one or more of " + ", ".join(self.optional)
         for key in self.optional:
@@ -197,7 +194,6 @@ class Form:
 
 @dataclass(frozen=True)
 class Action:
-    what: str
     forms: dict  # variant (or None) -> Form
     variant: str | None = None  # the key whose value chooses the form
     need: str | None = None  # of the rig
@@ -210,39 +206,36 @@ class Action:
         return "%s = %s" % (self.variant, " | ".join('"%s"' % v for v in self.forms))
 
 
+# Every action of a step (docs/scenarios.md has this table): its keys, by the value of the key that
+# chooses its form where it has one, and what it needs of the rig.
 ACTIONS = {
-    "refill": Action("refill the reservoir (`pumpsim refill`)", {None: Form(
+    "refill": Action({None: Form(
         ("volume_ul", "concentration_ug_per_ml"), ("withdrawn_ul", "reminder_days"))}, request=True),
-    "program": Action("programme the therapy (`pumpsim program MODE`)", {
+    "program": Action({
         "continuous": Form(("daily_dose_ug",)),
         "flex": Form(("steps",)),
         "minimum-rate": Form((), ("confirm",)),
         "stop": Form((), ("confirm",)),
         "patient-bolus": Form(("dose_ug", "lockout_minutes", "max_per_day")),
     }, variant="mode", request=True),
-    "bolus": Action("a bolus (`pumpsim bolus`)", {
+    "bolus": Action({
         "clinician": Form(("dose_ug", "minutes")),
         "patient": Form(),
         "prime": Form(("prime_ul", "minutes")),
     }, variant="kind", request=True),
-    "ack": Action("acknowledge an alarm (`pumpsim alarms ack`)", {None: Form(("code",))}, request=True),
-    "config": Action("change settings (`pumpsim config`)", {None: Form((), SETTINGS, one_of=True)}, request=True),
-    "motor-stall": Action("the rig's motor fault (`pumpsim rig fault motor-stall`)", {
+    "ack": Action({None: Form(("code",))}, request=True),
+    "config": Action({None: Form((), SETTINGS, one_of=True)}, request=True),
+    "motor-stall": Action({
         "on": Form(), "off": Form(), "intermittent": Form(), "next": Form(("attempts",)),
     }, variant="mode", need="motor-stall"),
-    "battery": Action("the rig sets the battery (`pumpsim rig battery`)", {None: Form(("voltage_mv",))},
-                      need="battery"),
-    "power-cycle": Action("the rig cuts the power and restores it (`pumpsim rig power-cycle`)", {None: Form()},
-                          need="power-cut"),
-    "expect-alarms": Action("the pump's alarms now", {None: Form((), ("present", "absent", "acked"), one_of=True)},
-                            expectation=True),
-    "expect-delivered": Action("the rig's count over [from, at] against the programme's volume, or volume_ul", {
+    "battery": Action({None: Form(("voltage_mv",))}, need="battery"),
+    "power-cycle": Action({None: Form()}, need="power-cut"),
+    "expect-alarms": Action({None: Form((), ("present", "absent", "acked"), one_of=True)}, expectation=True),
+    "expect-delivered": Action({
         None: Form(("from",), ("volume_ul", "tolerance_ul", "tolerance_strokes"),
                    apart=("tolerance_ul", "tolerance_strokes"))}, expectation=True),
-    "expect-state": Action("the pump's state and mode now", {None: Form((), ("state", "mode"), one_of=True)},
-                           expectation=True),
+    "expect-state": Action({None: Form((), ("state", "mode"), one_of=True)}, expectation=True),
 }
-VARIANT_KEYS = {"kind": Key("choice", "", "which bolus")}  # program's and motor-stall's `mode` is in KEYS
 
 
 # -- errors ---------------------------------------------------------------------------------
