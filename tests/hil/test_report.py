@@ -1,6 +1,6 @@
 """The delivery report (hil/report.py): its trumpet figures on stroke trains with a known answer,
-its plots' structure, its CSV's sums, the programme it reads from a pump's log, and a report of
-a virtual board."""
+its plots' structure, its CSV's sums, the programme it reads from a pump's log, and
+`pumpsim report` on a virtual board."""
 
 import csv
 import json
@@ -11,6 +11,7 @@ import pytest
 from pumpsim.hil import report
 from pumpsim.hil.model import HOUR_MS
 
+from .helpers import run_cli
 
 DAY_MS = 86_400_000
 # 500 µg/day of 2000 µg/mL is 250 µL/day: 500 strokes of 500 nL, one every 172.8 s.
@@ -201,6 +202,44 @@ def test_the_programme_read_from_a_pumps_log():
     assert "stands as its day's mean, 508 µg/day" in notes[0]
     assert actions[-1]["steps"] == [[0, 500], [1200, 700]]  # the one running: from status
     assert actions[6]["t_ms"] == 5 * DAY_MS + HOUR_MS - 1
+
+
+@pytest.mark.pumpsim_needs("stepped-clock")
+def test_pumpsim_report_on_a_virtual_board(bench, tmp_path):
+    run_cli(bench, "refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000")
+    run_cli(bench, "program", "continuous", "--daily-dose-ug", "500")
+    run_cli(bench, "rig", "advance", "3d")
+    out = tmp_path / "out"
+    result = json.loads(run_cli(bench, "report", "--out", str(out), "--json").stdout)
+    assert result["report"] == str(out / "report.html") and (out / "report.html").exists()
+    assert all((out / ("%s.png" % name)).exists() for name in report.FIGURES)
+    s = result["summary"]
+    measure = bench.raw_rig.measure()
+    assert s["programme"] == "event log" and s["trace"] is True
+    assert s["pulses"] == measure["pulses"] == 1500 and s["delivered_ul"] == 750.0
+    assert s["programmed_ul"] == 750.0 and s["days"] == 3.0
+    assert s["trumpet"]["1h"] == {"max_pct": 0.8, "min_pct": -4.0, "windows": 72, "stroke_pct": 4.8}
+    with open(out / "report.csv", newline="") as f:
+        assert [r["strokes"] for r in csv.DictReader(f)] == ["500", "500", "500"]
+    text = (out / "report.html").read_text()
+    assert "read from the pump&#x27;s event log" in text
+    human = run_cli(bench, "report").stdout  # into the board's own folder
+    assert "report     %s" % (bench.dir / "report.html") in human and (bench.dir / "report.csv").exists()
+    # Made again from its recording, with no board.
+    again = run_cli(bench, "report", "--recording", str(out / report.RECORDING), "--out", str(tmp_path / "again"),
+                    "--json")
+    assert json.loads(again.stdout)["summary"] == s
+
+
+def test_pumpsim_report_with_no_board_says_so(tmp_path):
+    from pumpsim import cli
+
+    class NoBoard:
+        dir = tmp_path
+
+    result = run_cli(NoBoard, "report", ok=False)
+    assert result.returncode == 1 and "no virtual board runs in %s" % tmp_path in result.stderr
+    assert cli.main(["report", "--recording", str(tmp_path / "none.json")]) == 1
 
 
 @pytest.mark.pumpsim_needs("stepped-clock", "power-cut")
