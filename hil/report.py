@@ -395,7 +395,8 @@ def _delivered(recording):
         return lambda t: (bisect.bisect_right(strokes, t) - base) * s
     counts = {int(t): p for t, p in recording.samples}
     before = [(t, p) for t, p in recording.samples if t <= recording.start_ms]
-    base = before[-1][1] if before else 0  # no count at the start: the rig had counted nothing
+    base = before[-1][1] if before else 0
+    counts.setdefault(recording.start_ms, base)
     return lambda t: (counts[t] - base) * s if t in counts else None
 
 
@@ -435,6 +436,8 @@ def analyse(recording: Recording) -> Analysis:
     start, end = rec.start_ms, max(rec.start_ms, rec.end_ms)
     if rec.untimed and rec.strokes_ms is not None:
         notes.append("the rig counted %d strokes before its trace began" % rec.untimed)
+    if rec.strokes_ms is None and not any(t <= start for t, _ in rec.samples):
+        notes.append("the rig's count was not read at the start: it is taken to have counted nothing before it")
     grid = list(range(start, end + 1, HOUR_MS))
     if grid[-1] != end:
         grid.append(end)
@@ -492,7 +495,7 @@ def analyse(recording: Recording) -> Analysis:
             t, seq = e["t_ms"], e.get("seq", 0)
             markers.append((t, e["code"], "acknowledged", any(t == r and seq < n for r, n in refilled)))
     markers.sort(key=lambda m: m[0])
-    reservoir = _reservoir(rec, grid, refills)
+    reservoir = _reservoir(grid, refills, delivered_at)
     analysis = Analysis(recording=rec, grid_ms=grid, programmed_nl=programmed, delivered_nl=delivered,
                         reservoir_nl=reservoir, expected_reservoir_nl=expected_res, thresholds_ul=thresholds,
                         hours=hours, days=[], trumpet=trumpet, markers=markers,
@@ -502,27 +505,14 @@ def analyse(recording: Recording) -> Analysis:
     return analysis
 
 
-def _reservoir(rec, grid, refills):
-    """At each point: the last fill less what the rig counted since it (nL), None before one."""
-    if rec.strokes_ms is None:
-        counts = dict((int(t), p) for t, p in rec.samples)
-        out = []
-        for g in grid:
-            fills = [(t, v) for t, v in refills if t <= g]
-            at_fill = [p for t, p in rec.samples if fills and t <= fills[-1][0]]
-            known = fills and g in counts and at_fill
-            out.append(fills[-1][1] * 1000 - (counts[g] - at_fill[-1]) * rec.stroke_nl if known else None)
-        return out
-    strokes = sorted(rec.strokes_ms)
+def _reservoir(grid, refills, delivered_at):
+    """At each point: the last fill less what the rig counted since it (nL); None before a fill,
+    or where the rig's count (at the point or at the fill) is not known."""
     out = []
     for g in grid:
         fills = [(t, v) for t, v in refills if t <= g]
-        if not fills:
-            out.append(None)
-            continue
-        t, volume_ul = fills[-1]
-        out.append(volume_ul * 1000 - (bisect.bisect_right(strokes, g) - bisect.bisect_right(strokes, t))
-                   * rec.stroke_nl)
+        now, then = delivered_at(g), delivered_at(fills[-1][0]) if fills else None
+        out.append(None if now is None or then is None else fills[-1][1] * 1000 - (now - then))
     return out
 
 
@@ -661,7 +651,8 @@ def _days_axis(ax):
 
 
 def _no_data(ax, text):
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4",
+            bbox={"fc": "white", "ec": "none"})
 
 
 def figures(analysis: Analysis) -> dict:
@@ -689,8 +680,10 @@ def figures(analysis: Analysis) -> dict:
     top.set_title("Cumulative volume since day %.2f: programmed and rig-measured" % (rec.start_ms / DAY_MS))
     top.legend(loc="upper left")
     top.grid(True, alpha=0.3)
-    bottom.plot([x for x, _, _ in known], [(d - float(p)) / 1000 for _, d, p in known], ".", ms=2,
-                color="tab:green", label="delivered − programmed, each hour")
+    bottom.plot([x for x, _, _ in known], [(d - float(p)) / 1000 for _, d, p in known], ".",
+                ms=2 if len(known) > 200 else 6, color="tab:green",
+                label="delivered − programmed, " + ("each hour" if rec.strokes_ms is not None else
+                                                    "where the rig's count was read"))
     bottom.axhspan(-stroke_ul, stroke_ul, color="tab:green", alpha=0.1, label="±1 stroke (%.3f µL)" % stroke_ul)
     bottom.axhline(0, color="0.3", lw=0.8)
     bottom.set_ylabel("difference (µL)")
@@ -775,6 +768,7 @@ def figures(analysis: Analysis) -> dict:
         _no_data(bottom, "no steady hour with the rig's count known")
     bottom.axhline(0, color="0.3", lw=0.8)
     bottom.set_ylabel("error per hour (% of programmed)")
+    bottom.set_xlim(days[0], days[-1])
     _days_axis(bottom)
     if not hours:
         _no_data(top, "the rig's count is not known hour by hour (no trace)")

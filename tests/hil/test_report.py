@@ -204,6 +204,57 @@ def test_the_programme_read_from_a_pumps_log():
     assert actions[6]["t_ms"] == 5 * DAY_MS + HOUR_MS - 1
 
 
+class TraceLessRig:
+    """A rig as the rig Pico is: it counts and hears, but keeps no stroke times."""
+
+    def __init__(self, pulses, clock_ms):
+        self.pulses, self.clock_ms = pulses, clock_ms
+
+    def measure(self):
+        return {"pulses": self.pulses, "stroke_nl": 500, "clock_ms": self.clock_ms}
+
+    def time(self):
+        return {"clock_ms": self.clock_ms}
+
+    def trace(self):
+        from pumpsim.hil.rig import RigError
+        raise RigError("rig refused 'trace': unknown rig request 'trace'")
+
+    def tones(self):
+        return []
+
+    def hello(self):
+        return {"rig": "rig_pico"}
+
+
+class LogOnlyPump:
+    def status(self):
+        return {"clock_ms": 3 * DAY_MS, "board": "rpi_pico", "fw": "x", "mode": "continuous"}
+
+    def log(self):
+        return _events_of_a_run()[:4]
+
+
+def test_a_rig_without_a_trace_gives_the_days_it_was_read_and_says_so(tmp_path):
+    # The harness had the rig's count read at the end of each day, as the demo's loop could.
+    recording = report.gather(LogOnlyPump(), TraceLessRig(1500, 3 * DAY_MS), samples=[[DAY_MS, 500], [2 * DAY_MS, 999]])
+    assert recording.strokes_ms is None and recording.programme_source == "event log"
+    assert "keeps no trace" in recording.notes[0]
+    analysis = report.analyse(recording)
+    assert [d["strokes"] for d in analysis.days] == [500, 499, 501]
+    assert [d["reservoir_nl"] for d in analysis.days] == [19_750_000, 19_500_500, 19_250_000]
+    assert not any(h["steady"] for h in analysis.hours)  # no hour's count: no trumpet
+    assert all(t["windows"] == 0 for t in analysis.trumpet.values())
+    page = report.write_report(tmp_path, recording)
+    figs = report.figures(analysis)
+    top, _ = figs["hourly"].axes
+    assert "no trace" in " ".join(t.get_text() for t in top.texts)
+    assert "no observation window" in figs["trumpet"].axes[0].texts[0].get_text()
+    s = report.summary(analysis)
+    assert (s["pulses"], s["delivered_ul"], s["programmed_ul"], s["trace"]) == (1500, 750.0, 750.0, False)
+    assert "keeps no trace of its strokes" in page.read_text()
+
+
 @pytest.mark.pumpsim_needs("stepped-clock")
 def test_pumpsim_report_on_a_virtual_board(bench, tmp_path):
     run_cli(bench, "refill", "--volume-ml", "20", "--concentration-ug-per-ml", "2000")
