@@ -73,7 +73,11 @@ class Recording:
         if self.worst_pct is not None:
             properties["delivery_error_worst_pct"] = "%.3f" % self.worst_pct
         for n, path in enumerate(self.bench.reports):
-            properties["pumpsim_report" if n == 0 else "pumpsim_report_%d" % n] = str(path)
+            suffix = "" if n == 0 else "_%d" % (n + 1)
+            properties["pumpsim_report" + suffix] = str(path)
+            figures = json.loads((path.parent / "summary.json").read_text())
+            for name in ("worst_hourly_error_ul", "worst_hourly_error_pct"):
+                properties["report_" + name + suffix] = "%s" % figures[name]
         for name, value in properties.items():
             self.node.user_properties.append((name, value))
 

@@ -132,6 +132,16 @@ class Rig:
         """What the buzzer played: t_s, t_ms, duration_ms, pattern ("two-tone" or "single")."""
         return self.request("tones")["tones"]
 
+    def trace(self) -> list[int]:
+        """The pump time in ms of every stroke the rig counted, oldest first, paged through
+        `trace FROM`. RigError from a rig that keeps no trace (it does not know the request)."""
+        strokes: list[int] = []
+        while True:
+            page = self.request("trace %d" % len(strokes))
+            strokes += page["strokes_ms"]
+            if not page["strokes_ms"] or len(strokes) >= page["total"]:
+                return strokes
+
     def hang(self) -> dict:
         return self.request("hang")
 

@@ -142,6 +142,19 @@ class Bench:
                     raise
                 time.sleep(1.0)
 
+    def report(self, directory, programme=None, start_ms=None):
+        """Write the accuracy report of this board's run so far into directory (docs/report.md):
+        its report.html, PNGs, report.csv and summary.json; the page's path, which the plugin
+        names in the test's JUnit record with its worst hourly error."""
+        from pathlib import Path
+
+        from pumpsim.hil import report
+
+        with self.client(key=False) as client:
+            page = report.report_for(client, self.raw_rig, Path(directory), programme, start_ms)
+        self.reports.append(page)
+        return page
+
     def close(self):
         for client in self._clients:
             try:

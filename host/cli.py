@@ -380,6 +380,52 @@ def cmd_rig_power_cycle(args):
              lambda r: "power will be cut during write %d" % at_write if at_write else "power cycled")
 
 
+def human_report(r):
+    s = r["summary"]
+
+    def num(value, fmt):
+        return "-" if value is None else fmt % value
+
+    trumpet = ", ".join("%s %s/%s %%" % (name, num(t["max_pct"], "%+.2f"), num(t["min_pct"], "%+.2f"))
+                        for name, t in zip(("1 h", "6 h", "24 h", "7 d"), s["trumpet"].values()))
+    return "\n".join([
+        "report     %s" % r["report"],
+        "per day    %s" % r["csv"],
+        "programme  %s" % ("sent by the harness" if s["programme"] == "harness" else
+                           "read from the pump's event log (the harness sent none)"),
+        "volume     rig %s µL, programmed %.3f µL: %s µL (%s %%) over %.2f days" % (
+            num(s["delivered_ul"], "%.3f"), s["programmed_ul"], num(s["error_ul"], "%+.3f"),
+            num(s["error_pct"], "%+.3f"), s["days"]),
+        "worst hour %s µL, %s %% (of %d steady hours)" % (
+            num(s["worst_hourly_error_ul"], "%+.3f"), num(s["worst_hourly_error_pct"], "%+.2f"), s["steady_hours"]),
+        "trumpet    largest/smallest error: %s" % trumpet,
+    ])
+
+
+def cmd_report(args):
+    """Write the delivery report (report.html, its plots, report.csv) from the rig's trace."""
+    from pumpsim.hil import report
+
+    if args.recording:
+        try:
+            recording = report.Recording.load(args.recording)
+        except (OSError, ValueError, TypeError, KeyError) as exc:
+            raise PumpsimError("report --recording %s: not a recording the report wrote (%s)"
+                               % (args.recording, exc)) from None
+        out = Path(args.out) if args.out else Path(args.recording).parent
+    else:
+        target = Target(args)
+        if not (args.out or args.dir):
+            raise UsageError("report: where to write it? give --out FOLDER (or --dir DIR of a virtual board)")
+        out = Path(args.out or args.dir)
+        with target.client() as client, target.rig() as rig:
+            recording = report.gather(client, rig)
+    page = report.write_report(out, recording)
+    emit(args, {"report": str(page), "csv": str(out / "report.csv"), "recording": str(out / report.RECORDING),
+                "figures": [str(out / ("%s.png" % name)) for name in report.FIGURES],
+                "summary": json.loads((out / "summary.json").read_text())}, human_report)
+
+
 def cmd_emu_start(args):
     """Boot a virtual board (emu), an emulated Pico (rp2040js) or the emulated bench."""
     from pumpsim import targets
@@ -524,6 +570,11 @@ COMMANDS = (
         (("--target",), {"default": "state", "choices": ["state", "both", "log"], "help": "which records (default: state)"}), JSON]),
     (("rig", "hang"), cmd_rig_hang, [JSON]),
     (("rig", "tones"), cmd_rig_tones, [JSON]),
+    (("report",), cmd_report, [
+        (("--dir",), {"help": "the virtual board's folder; the report goes into it unless --out says"}),
+        (("--out",), {"help": "the folder to write report.html, its PNGs, report.csv and recording.json into"}),
+        (("--recording",), {"help": "make the report again from a recording.json it wrote (no board needed)"}),
+        JSON]),
     (("emu", "start"), cmd_emu_start, [
         (("--dir",), {"required": True, "help": "the board's folder (emu.json, its flash, its key)"}),
         (("--target",), {"default": "emu", "choices": ["emu", "rp2040js", "bench"],

@@ -1,7 +1,9 @@
-"""`make run`: a virtual board filled and programmed, 90 pump days, a timeline of what happened.
+"""`make run`: a virtual board filled and programmed, 90 pump days, a timeline of what happened,
+and the report of its delivery accuracy (DIR/report.html, hil/report.py).
 
 The programmed volume is computed here from the dose, the concentration and the time the pump was
-delivering; the delivered volume is the rig's pulse count. Neither comes from the firmware.
+delivering; the delivered volume is the rig's pulse count. Neither comes from the firmware. The
+report replays what the demo sent into the reference model, beside the rig's trace.
 """
 
 import shutil
@@ -14,6 +16,7 @@ from pumpsim import deploy
 from pumpsim.errors import PumpsimError
 from pumpsim.targets.emu import supervisor
 from pumpsim.client import PumpClient
+from pumpsim.hil import report
 from pumpsim.hil.rig import DAY_MS, Rig
 from pumpsim.hil.verify import continuous_volume_nl
 
@@ -56,12 +59,14 @@ def run_demo(directory: Path, days=90, out=sys.stdout):
         deploy.provision_key(info["port"], key)
         deploy.deploy(info["port"], "emu")
         with PumpClient.open(info["port"], key=key) as client, Rig.open(info["rig"]) as rig:
-            return _run(client, rig, days, out)
+            return _run(client, rig, days, out, directory)
     finally:
         supervisor.stop(directory)
 
 
-def _run(client, rig, days, out):
+def _run(client, rig, days, out, directory=None):
+    programme = report.Programme()  # what the demo sends, at the rig's time: the report's programme
+    client = report.RecordingClient(client, rig, programme)
     client.refill(volume_ul=FILL_UL, concentration_ug_per_ml=CONCENTRATION_UG_PER_ML)
     client.program_continuous(daily_dose_ug=DOSE_UG_PER_DAY)
     start_ms = rig.time()["clock_ms"]
@@ -100,8 +105,13 @@ def _run(client, rig, days, out):
     print("difference     %+10.3f µL  (one stroke is %.3f µL)" % (error_ul, measured["stroke_nl"] / 1000),
           file=out)
     print("%d pump days in %.1f s wall" % (days, wall_s), file=out)
+    page = None
+    if directory is not None:
+        page = report.write_report(directory, report.gather(client, rig, programme))
+        print("report         %s" % page, file=out)
     return {"days": days, "rig_delivered_nl": measured["delivered_nl"], "pulses": measured["pulses"],
             "stroke_nl": measured["stroke_nl"], "programmed_nl": float(programmed_nl),
             "difference_ul": round(error_ul, 3), "wall_s": round(wall_s, 1),
             "alarms": [{"code": a["code"], "priority": a["priority"], "since_s": a["since_s"]}
-                       for a in sorted(seen.values(), key=lambda a: a["since_s"])]}
+                       for a in sorted(seen.values(), key=lambda a: a["since_s"])],
+            "report": None if page is None else str(page)}

@@ -60,7 +60,8 @@ class Alarms:
         self.active = {}  # code -> since_ms
         self.next_sound = {}  # code -> when it sounds next (ms)
         self.acked = {}  # code -> True once acknowledged (until it sounds again)
-        self.events = []
+        self.events = []  # (code, active, at_ms) changes, until the app announces them
+        self.unlogged = []  # the same changes, until the pump logs them
         self.critical_repeat_ms = CRITICAL_REPEAT_MS
         self.non_critical_repeat_ms = NON_CRITICAL_REPEAT_MS
 
@@ -74,6 +75,7 @@ class Alarms:
         self.next_sound[code] = now_ms
         self.acked[code] = False
         self.events.append((code, True, now_ms))
+        self.unlogged.append((code, True, now_ms))
         return True
 
     def clear(self, code, now_ms):
@@ -83,6 +85,7 @@ class Alarms:
         self.next_sound.pop(code, None)
         self.acked.pop(code, None)
         self.events.append((code, False, now_ms))
+        self.unlogged.append((code, False, now_ms))
         return True
 
     def set(self, code, on, now_ms):
@@ -121,6 +124,10 @@ class Alarms:
                 if pattern != TWO_TONE:
                     pattern = pattern_of(code)
         return pattern
+
+    def pop_unlogged(self):
+        changes, self.unlogged = self.unlogged, []
+        return changes
 
     def pop_events(self):
         events, self.events = self.events, []

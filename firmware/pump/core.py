@@ -106,8 +106,8 @@ class Pump:
             self.therapy.skip(now_ms)
 
     def check_alarms(self, now_ms):
-        """Raise or clear the alarms the calculated volume and the calendar call for; log each."""
-        before = len(self.alarms.events)
+        """Raise or clear the alarms the calculated volume and the calendar call for; log each
+        change, these and those made since the last check (a refill's clears, a stall, a boot's)."""
         a = self.alarms
         a.set(al.LOW_RESERVOIR, self.reservoir_nl <= self.low_threshold_nl, now_ms)
         a.set(al.EMPTY_RESERVOIR, self.reservoir_nl <= self.empty_threshold_nl, now_ms)
@@ -117,11 +117,10 @@ class Pump:
         if self.battery_mv:
             a.set(al.BATTERY_EOS, self.battery_mv <= self.eos_mv, now_ms)
             a.set(al.BATTERY_ERI, self.battery_mv <= self.eri_mv, now_ms)
-        if len(a.events) == before:
-            return False  # nothing changed (and no slice made of nothing)
-        for code, active, at_ms in a.events[before:]:
+        changes = a.pop_unlogged()
+        for code, active, at_ms in changes:
             self.log.append(at_ms, "alarm", {"code": code, "active": active, "priority": al.PRIORITY[code]})
-        return True
+        return bool(changes)
 
     def note(self, event, fields=None):
         self.log.append(self.clock.now_ms(), event, fields)
@@ -343,8 +342,8 @@ class Pump:
         if self._deliver(now_ms, fsm.STALL_RETRY):
             self.stall_retry_ms = -1
             self.alarms.clear(al.MOTOR_STALL, now_ms)
-            self.note("motor_stall_recovered", {"strokes": self.strokes})
             self.check_alarms(now_ms)
+            self.note("motor_stall_recovered", {"strokes": self.strokes})
         else:
             t.credit = 0
         self.settle()
@@ -357,11 +356,14 @@ class Pump:
                 and t.mode in (CONTINUOUS, FLEX, MINIMUM) and t.concentration_ug_per_ml > 0)
 
     def stroke(self, at_ms):
-        if not self._deliver(at_ms, fsm.STROKE):
+        stalled = not self._deliver(at_ms, fsm.STROKE)
+        if stalled:
             self.stall_retry_ms = at_ms + STALL_RETRY_MS
             self.alarms.raise_(al.MOTOR_STALL, at_ms)
+        changed = self.check_alarms(at_ms)
+        if stalled:
             self.note("motor_stall", {"attempts": MOTOR_ATTEMPTS})
-        if self.check_alarms(at_ms) or al.MOTOR_STALL in self.alarms.active:
+        if changed or al.MOTOR_STALL in self.alarms.active:
             self.settle()
             self.changed()
             self.save()
@@ -480,6 +482,7 @@ class Pump:
             raise ArgError("%s is not an active alarm" % code)
         if code == al.MEMORY_REPAIRED:
             self.alarms.clear(code, now_ms)  # repaired: acknowledging it ends it
+            self.check_alarms(now_ms)
         self.changed()
         self.save()
         self.note("alarm_ack", {"code": code})

@@ -120,6 +120,56 @@ def test_pulses_and_time_survive_a_supervisor_restart(toy_board, tmp_path):
         assert rig2.time()["clock_ms"] == DAY_MS
 
 
+def test_the_trace_holds_every_counted_stroke_at_its_pump_time(toy_board, tmp_path):
+    info, rig = toy_board
+    rig.advance(DAY_MS)
+    rig.power_cycle()  # the toy restarts its schedule from the power-up: 172.8 s after it
+    rig.advance(DAY_MS)
+    rig.request("stall on")
+    rig.advance(DAY_MS // 10)  # attempts that did not turn the motor: not strokes, not traced
+    rig.request("stall off")
+    # Pages of at most 5000: 10,001 strokes come in three.
+    rig.advance(18 * DAY_MS + 172_800)
+    measured = rig.measure()
+    strokes = rig.trace()
+    first_day = [172_800 * k for k in range(1, 501)]
+    assert strokes[:500] == first_day
+    assert strokes[500:1000] == [DAY_MS + ms for ms in first_day]
+    stalled = (2 * DAY_MS, 2 * DAY_MS + DAY_MS // 10)
+    assert not [ms for ms in strokes if stalled[0] < ms <= stalled[1]]
+    assert len(strokes) == measured["pulses"] == 10_001
+    assert strokes == sorted(strokes) and strokes[-1] == measured["last_pulse_ms"]
+    assert rig.request("trace 10000") == {"from": 10000, "strokes_ms": strokes[10000:], "total": 10_001,
+                                          "untimed": 0}
+    with pytest.raises(RigError, match="whole number from 0"):
+        rig.request("trace -1")
+    # A restart of the rig keeps the trace, as it keeps the count.
+    rig.close()
+    supervisor.stop(tmp_path / "board")
+    again = supervisor.start(tmp_path / "board")
+    from pumpsim.hil.rig import Rig
+    with Rig.open(again["rig"]) as rig2:
+        assert rig2.trace() == strokes
+        rig2.advance(172_800)
+        assert rig2.trace()[:-1] == strokes and rig2.measure()["pulses"] == len(strokes) + 1
+
+
+def test_a_trace_longer_than_the_saved_count_is_cut_to_it(toy_board, tmp_path):
+    info, rig = toy_board
+    rig.advance(DAY_MS)
+    rig.close()
+    directory = tmp_path / "board"
+    supervisor.stop(directory)
+    # As a rig killed between saving the trace and its count leaves them: 3 times too many.
+    with open(directory / supervisor.TRACE, "ab") as f:
+        f.write((999_999_999).to_bytes(8, "little") * 3)
+    again = supervisor.start(directory)
+    from pumpsim.hil.rig import Rig
+    with Rig.open(again["rig"]) as rig2:
+        assert rig2.trace() == [172_800 * k for k in range(1, 501)]
+    assert (directory / supervisor.TRACE).stat().st_size == 500 * 8
+
+
 def test_a_second_board_in_the_same_folder_is_refused(toy_board, tmp_path):
     with pytest.raises(supervisor.EmuError, match="already runs"):
         supervisor.start(tmp_path / "board")

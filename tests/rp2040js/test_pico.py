@@ -133,6 +133,10 @@ def test_a_power_cut_keeps_the_flash_and_therapy_resumes(pico):
     with Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S) as rig:
         again = rig.measure()
         assert again["pulses"] >= resumed["pulses"] and again["power_cuts"] == 1
+        # The rig's trace, each stroke's time, came back with the count, across the cut too.
+        strokes = rig.trace()
+        assert again["pulses"] <= len(strokes) <= rig.measure()["pulses"]
+        assert strokes == sorted(strokes) and strokes[len(strokes) - 1] >= cut["clock_ms"] >= strokes[4]
     pico.port = info["port"]
     pico.rig.close()
     pico.rig = Rig.open(info["rig"], timeout_s=CLIENT_TIMEOUT_S)

@@ -14,6 +14,25 @@ CAN = ("stepped-clock", "reset", "power-cut", "power-cut-mid-write", "motor-stal
        "corrupt-flash", "volatile-rtc", "boot-count")
 
 
+# The most stroke times one `trace` reply holds: a client pages through the rest with FROM.
+TRACE_PAGE = 5000
+
+
+def parse_from(arg):
+    """`trace [FROM]` -> FROM, the index of the first stroke wanted (0, the first one counted)."""
+    if not arg:
+        return 0
+    if not arg.isdigit():
+        raise RigError("trace takes the index of the first stroke wanted, a whole number from 0, not %r" % arg)
+    return int(arg)
+
+
+def trace_page(strokes_ms, start, untimed=0):
+    """The reply to `trace FROM`: up to TRACE_PAGE stroke times from index FROM on."""
+    return {"from": start, "strokes_ms": list(strokes_ms[start:start + TRACE_PAGE]), "total": len(strokes_ms),
+            "untimed": untimed}
+
+
 class RigError(Exception):
     """A rig request that cannot be carried out; its text is the reply's "error"."""
 
@@ -59,6 +78,7 @@ class RigServer:
             "battery": self.battery,
             "stall": self.stall,
             "tones": self.tones,
+            "trace": self.trace,
             "hang": self.hang,
             "corrupt-flash": self.corrupt_flash,
             "rtc": self.rtc,
@@ -198,6 +218,9 @@ class RigServer:
 
     def tones(self, conn, arg):
         return {"tones": self.sup.tones.listing()}
+
+    def trace(self, conn, arg):
+        return trace_page(self.sup.strokes_ms, parse_from(arg), self.sup.untimed())
 
     def hang(self, conn, arg):
         if self.sup.board is None or not self.sup.board.attached:

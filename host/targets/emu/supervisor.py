@@ -12,6 +12,7 @@ stop(dir) ends it.
 """
 
 import argparse
+import array
 import csv
 import json
 import logging
@@ -39,6 +40,8 @@ import pumpsim.boards.emu
 # The board data of the virtual board: pins, wiring and board.json.
 HERE = Path(pumpsim.boards.emu.__file__).resolve().parent
 _MSG = struct.Struct("<bq")
+# The rig's trace: the pump time in ms of each stroke counted, int64 little-endian, in order.
+TRACE = "trace.bin"
 _SOFT_REBOOT = b"MPY: soft reboot\r\n"
 _RAW_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 # The friendly REPL's banner ends so, after a reset and after Ctrl-B leaves the raw REPL.
@@ -83,6 +86,9 @@ class Supervisor:
         self.state_path = self.dir / "rig.json"
         state = self._load_state()
         self.pulses = state.get("pulses", 0)
+        # The rig's trace: the pump time of every stroke counted, kept as the count is.
+        self.trace_path = self.dir / TRACE
+        self.strokes_ms = self._load_trace()
         self.uid = state.get("uid") or secrets.token_hex(8)
         self.clock = Clock(state.get("clock_ms", 0), clock_mode)
         self.pins = read_pins()
@@ -144,7 +150,39 @@ class Supervisor:
         except (OSError, ValueError):
             return {}
 
+    def _load_trace(self):
+        """The strokes' times saved beside rig.json: never more than its count (what came after
+        it was saved is not counted); fewer when rig.json is older than the trace."""
+        strokes = array.array("q")
+        try:
+            data = self.trace_path.read_bytes()
+        except OSError:
+            data = b""
+        strokes.frombytes(data[: len(data) // 8 * 8])
+        if sys.byteorder == "big":
+            strokes.byteswap()
+        del strokes[self.pulses:]
+        if len(strokes) * 8 != len(data):
+            self._write_trace(strokes, 0, "wb")
+        self._trace_saved = len(strokes)
+        return strokes
+
+    def _write_trace(self, strokes, start, mode):
+        tail = strokes[start:]
+        if sys.byteorder == "big":
+            tail.byteswap()
+        with open(self.trace_path, mode) as f:
+            f.write(tail.tobytes())
+
+    def untimed(self):
+        """Strokes counted whose time the trace does not hold (a rig.json from before it)."""
+        return self.pulses - len(self.strokes_ms)
+
     def save_state(self):
+        # The trace first: a stroke whose time is saved but not its count is dropped at load.
+        if len(self.strokes_ms) > self._trace_saved:
+            self._write_trace(self.strokes_ms, self._trace_saved, "ab")
+            self._trace_saved = len(self.strokes_ms)
         state = {"pulses": self.pulses, "clock_ms": self.clock.now_ms(), "uid": self.uid,
                  "stroke_nl": self.stroke_nl, "power_cuts": self.power_cuts, "stall": self.stall,
                  "flash_erases": self.flash_erases,
@@ -496,6 +534,7 @@ class Supervisor:
         if moved:
             self.pulses += 1
             self.last_pulse_ms = self.clock.now_ms()
+            self.strokes_ms.append(self.last_pulse_ms)
         else:
             self.last_failed_ms = self.clock.now_ms()
         self.levels[self.feedback_pin] = 1 if moved else 0

@@ -136,6 +136,10 @@ class Board {
       last_pulse_ms: saved.last_pulse_ms ?? null,    // rig time of the newest stroke the motor made
       last_failed_ms: saved.last_failed_ms ?? null,  // rig time of the newest attempt that did not turn
     };
+    // The rig's trace: the rig time in ms of every stroke counted, as int64 little-endian in
+    // trace.bin, appended before rig.json is written (the emu target's format).
+    this.tracePath = path.join(spec.dir, 'trace.bin');
+    this.strokesMs = this.rigMode ? this.loadTrace() : [];
     this.boots = 0;
     this.attempts = 0;
     this.stateDirty = !!this.rigMode;
@@ -160,9 +164,36 @@ class Board {
     }
   }
 
+  // The strokes' times saved, never more than rig.json's count (a time saved after the count was
+  // is of a stroke not counted).
+  loadTrace() {
+    let data;
+    try {
+      data = fs.readFileSync(this.tracePath);
+    } catch {
+      data = Buffer.alloc(0);
+    }
+    const n = Math.min(Math.floor(data.length / 8), this.rig.pulses);
+    const strokes = [];
+    for (let i = 0; i < n; i++) strokes.push(Number(data.readBigInt64LE(i * 8)));
+    if (n * 8 !== data.length) fs.writeFileSync(this.tracePath, data.subarray(0, n * 8));
+    this.traceSaved = n;
+    return strokes;
+  }
+
+  saveTrace() {
+    const tail = this.strokesMs.slice(this.traceSaved);
+    if (!tail.length) return;
+    const buf = Buffer.alloc(tail.length * 8);
+    tail.forEach((ms, i) => buf.writeBigInt64LE(BigInt(ms), i * 8));
+    fs.appendFileSync(this.tracePath, buf);
+    this.traceSaved = this.strokesMs.length;
+  }
+
   saveState() {
     if (this.rigMode) {
       if (this.chip) this.rig.clock_ms = this.chip.clockMs();
+      this.saveTrace();
       writeAtomic(this.statePath, JSON.stringify(this.rig));
     }
     this.stateDirty = false;
@@ -281,6 +312,7 @@ class Board {
     if (moved) {
       rig.pulses++;
       rig.last_pulse_ms = this.chip.clockMs();
+      this.strokesMs.push(rig.last_pulse_ms);
     } else {
       rig.last_failed_ms = this.chip.clockMs();
     }
@@ -1275,6 +1307,12 @@ function request(msg) {
       board.saveState();
       reply(state(board));
       break;
+    case 'trace': {
+      const from = msg.from || 0;
+      reply({ from, strokes_ms: board.strokesMs.slice(from, from + msg.count), total: board.strokesMs.length,
+              untimed: rig.pulses - board.strokesMs.length });
+      break;
+    }
     case 'fram-flip':
       if (!fram) {
         reply({ error: 'this board has no FRAM' });

@@ -37,7 +37,7 @@ import pumpsim.boards.rpi_pico
 from pumpsim.errors import PumpsimError
 
 from .. import fram
-from ..emu.rigserver import RigError, RigServer, parse_stall
+from ..emu.rigserver import TRACE_PAGE, RigError, RigServer, parse_from, parse_stall
 from ..emu.tones import Tones
 from ..process import info, launch, serve_in_background
 
@@ -236,6 +236,11 @@ class Rp2RigServer(RigServer):
             raise RigError("rtc %s: the rp2040js target's RTC is the emulated RP2040's own, which restarts at "
                            "every power-up and reset (volatile); the rig cannot keep it (the emu target can)" % arg)
         self._ask(conn, {"cmd": "state"}, lambda s: {"rtc": "volatile", "clock_ms": s["clock_ms"]})
+
+    def trace(self, conn, arg):
+        self._ask(conn, {"cmd": "trace", "from": parse_from(arg), "count": TRACE_PAGE},
+                  lambda s: {"from": s["from"], "strokes_ms": s["strokes_ms"], "total": s["total"],
+                             "untimed": s["untimed"]})
 
     def hang(self, conn, arg):
         raise RigError("hang: the rp2040js target runs the firmware unchanged on an emulated chip, "
