@@ -30,6 +30,7 @@ RESERVOIR_CAPACITY_UL = 40_000
 PATIENT_BOLUS_MS = 10 * MINUTE_MS
 REFILL_REMINDER_DAYS = 84
 STALL_RETRY_MS = 10 * MINUTE_MS
+MOTOR_ATTEMPTS = 3  # a stroke's, before MOTOR_STALL
 BATTERY_CHECK_MS = HOUR_MS
 AUTH_FAILURES_TO_LOCK = 5
 AUTH_LOCK_MS = 10 * MINUTE_MS
@@ -143,6 +144,7 @@ class PumpModel:
         self.delivered_nl = 0  # what the rig should have counted
         self.owed = Fraction(0)  # volume owed since the last stroke, nL
         self.stall = "off"
+        self.failing_retries = None  # after `stall next N`'s stall: its retries still to fail
         self.battery = [fresh_mv * 1000, 0, 0]  # µV, at ms, at stroke count (the rig's model)
         self.boot_ms = self.last_reading_ms = 0
         self.next_retry_ms = None
@@ -334,10 +336,31 @@ class PumpModel:
         self.check_reservoir()
         self.settle()
 
+    def set_stall(self, mode, attempts=None):
+        """The rig's motor fault (docs/cli.md): "on", "off", "intermittent" (every other attempt
+        fails: a stroke's retries deliver it), or "next" with attempts: exactly that many of the
+        next attempts fail, then the motor turns. A stroke makes MOTOR_ATTEMPTS of them (fewer failing
+        ones: the stroke turns on a retry within it); a stalled motor's retry, one."""
+        self.failing_retries = None
+        if mode != "next":
+            self.stall = mode
+        elif "MOTOR_STALL" in self.alarms:  # stalled already: each attempt is a retry
+            self.stall, self.failing_retries = "on", attempts
+        elif attempts < MOTOR_ATTEMPTS:
+            self.stall = "off"
+        else:
+            self.stall, self.failing_retries = "on", attempts - MOTOR_ATTEMPTS
+
+    def _turns_again(self):
+        """After a failed attempt of `stall next N`: the motor turns from the Nth on."""
+        if self.failing_retries is not None and self.failing_retries <= 0:
+            self.stall, self.failing_retries = "off", None
+
     def _stalled(self):
         # Three attempts without feedback: nothing delivered, nothing counted.
         self.raise_("MOTOR_STALL")
         self.next_retry_ms = self.t_ms + STALL_RETRY_MS
+        self._turns_again()
         self.settle()
 
     def _retry_motor(self):
@@ -345,7 +368,12 @@ class PumpModel:
         if "MOTOR_STALL" not in self.alarms:
             self.next_retry_ms = None
             return
-        if not self.can_retry() or self.stall == "on":
+        if not self.can_retry():
+            return
+        if self.stall == "on":
+            if self.failing_retries is not None:  # `stall next N`: this retry is one of the N
+                self.failing_retries -= 1
+                self._turns_again()
             return
         self.fsm.stall_retry()
         # The retry is one stroke; time spent stalled is never owed.

@@ -372,10 +372,7 @@ def _apply(model, action, notes):
         elif do == "ack":
             model.ack(action["code"])
         elif do == "stall":
-            if action["mode"] == "next":
-                notes.append("%s: a stall of the next %s attempts is not modelled" % (when, action.get("attempts")))
-            else:
-                model.stall = action["mode"]
+            model.set_stall(action["mode"], action.get("attempts"))
         elif do == "power-cycle":
             model.power_cut()
         elif do == "battery":

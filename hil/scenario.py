@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from pumpsim.errors import Refused, UsageError
-from pumpsim.hil.model import PRIORITY, STALL_RETRY_MS, PumpModel, Refusal
+from pumpsim.hil.model import PRIORITY, PumpModel, Refusal
 from pumpsim.hil.rig import DAY_MS
 from pumpsim.hil.needs import NEED_FEATURES, NEEDS, unable
 
@@ -600,42 +600,30 @@ class Row:
         return row
 
 
-class ScenarioModel(PumpModel):
-    """The reference model, with the rig's `stall next N` as docs/cli.md gives it: the next N
-    motor attempts fail, then the motor turns. A stroke makes three attempts (fewer failing ones
-    are retried within the stroke, which is delivered); a stalled motor's retry, every 10 min,
-    makes one."""
-
-    ATTEMPTS_PER_STROKE = 3
-
-    def __init__(self, *args, **kwargs):
-        self.failing_retries = None  # with `next`: the retries still to fail after the stall
-        super().__init__(*args, **kwargs)
-
-    def set_stall(self, mode, attempts=None):
-        self.failing_retries = None
-        if mode != "next":
-            self.stall = mode
-        elif attempts < self.ATTEMPTS_PER_STROKE:
-            self.stall = "off"
-        else:
-            self.stall, self.failing_retries = "on", attempts - self.ATTEMPTS_PER_STROKE
-
-    def _turns_again(self):
-        if self.failing_retries is not None and self.failing_retries <= 0:
-            self.stall, self.failing_retries = "off", None
-
-    def _stalled(self):
-        super()._stalled()
-        self._turns_again()
-
-    def _retry_motor(self):
-        failing = (self.failing_retries is not None and self.stall == "on" and "MOTOR_STALL" in self.alarms
-                   and self.can_retry())
-        super()._retry_motor()
-        if failing:
-            self.failing_retries -= 1
-            self._turns_again()
+def programme_action(step):
+    """A step as the report's programme has an action (hil/report.py, Programme): "do" and its
+    fields."""
+    v = dict(step.values)
+    if step.action == "program":
+        if step.variant == "patient-bolus":
+            return {"do": "patient-bolus", **v}
+        action = {"do": "program", "mode": step.variant}
+        if "daily_dose_ug" in v:
+            action["daily_dose_ug"] = v["daily_dose_ug"]
+        if "steps" in v:
+            action["steps"] = [[m, d] for m, d in v["steps"]]
+        return action
+    if step.action == "bolus":
+        if step.variant == "prime":
+            return {"do": "bolus", "kind": "prime", "volume_ul": v["prime_ul"], "minutes": v["minutes"]}
+        return {"do": "bolus", "kind": step.variant, **v}
+    if step.action == "config":
+        return {"do": "config", "settings": v}
+    if step.action == "motor-stall":
+        return {"do": "stall", "mode": step.variant, **v}
+    if step.action == "battery":
+        return {"do": "battery", "millivolts": v["voltage_mv"]}
+    return {"do": step.action, **v}  # refill, ack, power-cycle
 
 
 def _outcome(exc):
@@ -655,14 +643,15 @@ class Runner:
         self.scenario, self.client, self.rig = scenario, client, rig
         self.log = log or (lambda line: None)
         self.rows = []
-        self.actions = []  # (clock_ms, step) of each action done, for the report
+        self.programme = []  # the actions done, as the report takes them (hil/report.py, Programme)
+        self.samples = []  # [clock_ms, pulses] the rig measured at each stop, for the report
         hello = rig.hello()
         self.stepped = hello.get("clock") == "stepped"
         measure = rig.measure()
         self.stroke_nl = measure["stroke_nl"]
         status = client.status()
         self.start_ms = measure["clock_ms"]
-        self.model = ScenarioModel(self.stroke_nl, (round(status["eri_volts"] * 1000), 2750,
+        self.model = PumpModel(self.stroke_nl, (round(status["eri_volts"] * 1000), 2750,
                                                     round(status["eos_volts"] * 1000)))
         self.model.t_ms = self.start_ms
         boots = [e for e in client.log() if e["event"] == "boot"]
@@ -683,6 +672,7 @@ class Runner:
         measure = self.rig.measure()
         self._follow(measure)
         self.seen[stop_ms] = (measure["delivered_nl"], self.model.delivered_nl)
+        self.samples.append([measure["clock_ms"], measure["pulses"]])
 
     def _follow(self, measure=None):
         """The model to the rig's time (a real-time clock runs on between requests)."""
@@ -709,6 +699,11 @@ class Runner:
     def _row(self, step, expected, seen, passed, detail=""):
         self.rows.append(Row(step.at_ms, step.line, expected, seen, passed, detail))
 
+    def _note(self, step):
+        """The action, as the report's Programme holds it, at the rig's time (the model's, which
+        follows it)."""
+        self.programme.append({"t_ms": self.model.t_ms, **programme_action(step)})
+
     # -- requests -------------------------------------------------------------------------------
 
     def _request(self, step, call, model_call):
@@ -725,7 +720,8 @@ class Runner:
             pump_says = None
         except Refused as refused:
             pump_says = refused
-        self.actions.append((self.start_ms + step.at_ms, step))
+        if pump_says is None:  # what the pump was told: the report's programme
+            self._note(step)
         expected = "accepted" if step.refused is None else "refused %s%s" % (
             step.refused, " (%s)" % step.limit if step.limit else "")
         seen, model = _outcome(pump_says), _outcome(model_says)
@@ -787,17 +783,17 @@ class Runner:
 
     def _do_motor_stall(self, step):
         self.rig.stall(step.variant, step.values.get("attempts"))
-        self.actions.append((self.start_ms + step.at_ms, step))
+        self._note(step)
         self.model.set_stall(step.variant, step.values.get("attempts"))
 
     def _do_battery(self, step):
         self.rig.battery(step.values["voltage_mv"])
-        self.actions.append((self.start_ms + step.at_ms, step))
+        self._note(step)
         self.model.set_battery(step.values["voltage_mv"])
 
     def _do_power_cycle(self, step):
         self.rig.power_cycle()
-        self.actions.append((self.start_ms + step.at_ms, step))
+        self._note(step)
         self.client.nonce = None
         self.model.power_cut()
         if not self.stepped:
@@ -933,6 +929,7 @@ def run_on_board(scenario, target="emu", directory=None, timeout_s=10.0, micropy
     from pumpsim import deploy, targets
     from pumpsim.client import PumpClient
     from pumpsim.errors import PumpsimError
+    from pumpsim.hil import report
     from pumpsim.hil.rig import Rig
 
     if target not in BOARD_OF_TARGET:
@@ -960,9 +957,13 @@ def run_on_board(scenario, target="emu", directory=None, timeout_s=10.0, micropy
                 _wait_for_pump(client, timeout_s)
                 runner = Runner(scenario, client, rig)
                 runner.run()
+                # The report of the run (hil/report.py): the rig's trace beside the programme the
+                # scenario sent, replayed by the model.
+                page = report.report_for(client, rig, directory, runner.programme, runner.start_ms,
+                                         runner.samples)
     finally:
         targets.stop(directory)
-    return Result(scenario, target, directory, runner.rows, time.monotonic() - started)
+    return Result(scenario, target, directory, runner.rows, time.monotonic() - started, page)
 
 
 def _wait_for_pump(client, timeout_s):

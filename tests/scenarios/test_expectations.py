@@ -2,11 +2,12 @@
 scenario run` exits 1: each kind of expectation, wrong on purpose beside right ones."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from pumpsim import cli
-from pumpsim.hil import scenario
+from pumpsim.hil import report, scenario
 
 # 500 µg/day of 2000 µg/mL: 250 µL/day, 62.5 µL in 6 h. Each step marked `# wrong` expects what
 # the pump does not do; the others what it does.
@@ -153,6 +154,7 @@ def test_the_cli_marks_the_rows_that_failed_and_exits_1(tmp_path, capsys, from_i
         line = int(row.split()[1] if row.split()[1].isdigit() else row.split()[2])
         assert row.endswith("FAIL") == (line in wrong_lines()), row
     assert "state stopped" in out and "state infusing, mode continuous" in out
+    assert out.rstrip().endswith("report    %s" % (board / "report.html"))
 
 
 def test_json_gives_every_row(tmp_path, capsys, from_image):
@@ -166,3 +168,10 @@ def test_json_gives_every_row(tmp_path, capsys, from_image):
     assert {row["line"] for row in result["rows"] if row["result"] == "FAIL"} == wrong_lines()
     assert {row["at"] for row in result["rows"]} == {"0s", "6h", "12h", "1d"}
     assert set(result["rows"][0]) >= {"at", "at_ms", "line", "expected", "seen", "result"}
+    # The report of the run beside its board: the rig's trace and the programme the scenario sent,
+    # the requests the pump refused left out.
+    assert result["report"] == str(tmp_path / "board" / "report.html") and Path(result["report"]).is_file()
+    recording = report.Recording.load(tmp_path / "board" / report.RECORDING)
+    assert recording.programme_source == "harness" and recording.start_ms == 0
+    assert [(a["t_ms"], a["do"]) for a in recording.programme] == [(0, "refill"), (0, "program"),
+                                                                    (43_200_000, "bolus")]
