@@ -500,9 +500,9 @@ def cmd_demo(args):
 
 def cmd_scenario_run(args):
     """Run a scenario file on a new board of its own and print its pass/fail table."""
-    from pumpsim.hil import scenario
+    from pumpsim.hil import scenario, scenario_runner
 
-    played = scenario.run_on_board(scenario.load(args.file), target=args.target, directory=args.dir,
+    played = scenario_runner.run_on_board(scenario.load(args.file), target=args.target, directory=args.dir,
                                    timeout_s=args.timeout)
     emit(args, played.as_json(), lambda r: played.human())
     if not played.passed:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpsim.hil import scenario
+from pumpsim.hil import scenario, scenario_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = (ROOT / "docs" / "scenarios.md").read_text()
@@ -64,9 +64,9 @@ EXAMPLE = re.search(r"```toml\n(.*?)```", DOC, re.S).group(1)
 @pytest.mark.pumpsim_needs("stepped-clock")
 @pytest.mark.pumpsim_days(7)
 def test_the_example_runs_as_written(bench):
-    runner = scenario.Runner(scenario.parse(EXAMPLE, "docs/scenarios.md"), bench.client(), bench.rig)
+    runner = scenario_runner.Runner(scenario.parse(EXAMPLE, "docs/scenarios.md"), bench.client(), bench.rig)
     rows = runner.run()
-    assert len(rows) == 1 and runner.passed, scenario.table(rows)
+    assert len(rows) == 1 and runner.passed, scenario_runner.table(rows)
 
 
 def test_the_alarm_codes_are_safety_md_s_and_the_error_codes_protocol_md_s():

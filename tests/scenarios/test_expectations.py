@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pumpsim import cli
-from pumpsim.hil import report, scenario
+from pumpsim.hil import report, scenario, scenario_runner
 
 # 500 µg/day of 2000 µg/mL: 250 µL/day, 62.5 µL in 6 h. Each step marked `# wrong` expects what
 # the pump does not do; the others what it does.
@@ -130,10 +130,10 @@ def wrong_lines():
 @pytest.mark.pumpsim_needs("stepped-clock")
 @pytest.mark.pumpsim_days(1)
 def test_each_wrong_expectation_is_a_failed_row_and_only_those(bench):
-    runner = scenario.Runner(scenario.parse(WRONG, "wrong.toml"), bench.client(), bench.rig)
+    runner = scenario_runner.Runner(scenario.parse(WRONG, "wrong.toml"), bench.client(), bench.rig)
     rows = runner.run()
     failed = {row.line for row in rows if not row.passed}
-    assert failed == wrong_lines(), scenario.table(rows)
+    assert failed == wrong_lines(), scenario_runner.table(rows)
     assert len(rows) == 15 and not runner.passed
     by_line = {row.line: row for row in rows}
     refused = by_line[max(wrong_lines())]

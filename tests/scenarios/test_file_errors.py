@@ -5,7 +5,7 @@ even made."""
 import pytest
 
 from pumpsim import cli
-from pumpsim.hil import scenario
+from pumpsim.hil import scenario, scenario_runner
 
 GOOD = '''\
 [scenario]
@@ -120,5 +120,5 @@ def test_a_target_that_cannot_do_what_the_scenario_needs_is_refused_before_it_st
 
 def test_a_rig_that_cannot_do_what_the_scenario_needs_is_named_with_what_it_lacks():
     found = scenario.parse(GOOD.replace('["stepped-clock"]', '["stepped-clock", "battery", "tones"]'), "x.toml")
-    assert scenario.missing_needs(found, ["stepped-clock", "tones", "reset"]) == ["battery"]
-    assert scenario.missing_needs(found, ["stepped-clock", "battery", "tones"]) == []
+    assert scenario_runner.missing_needs(found, ["stepped-clock", "tones", "reset"]) == ["battery"]
+    assert scenario_runner.missing_needs(found, ["stepped-clock", "battery", "tones"]) == []

@@ -4,7 +4,7 @@
 import pytest
 
 from pumpsim.errors import Refused
-from pumpsim.hil import report, scenario
+from pumpsim.hil import report, scenario, scenario_runner
 from pumpsim.hil.model import PumpModel
 
 REALTIME = '''\
@@ -39,10 +39,10 @@ state = "infusing"
 @pytest.mark.pumpsim_days(0.01)
 def test_on_a_clock_of_its_own_the_run_waits_for_each_step(bench):
     bench.raw_rig.clock("x600")  # 10 minutes in a second; the scenario itself asks nothing of the rig
-    runner = scenario.Runner(scenario.parse(REALTIME, "realtime.toml"), bench.client(), bench.rig)
+    runner = scenario_runner.Runner(scenario.parse(REALTIME, "realtime.toml"), bench.client(), bench.rig)
     assert not runner.stepped
     rows = runner.run()
-    assert runner.passed, scenario.table(rows)
+    assert runner.passed, scenario_runner.table(rows)
     assert bench.raw_rig.time()["clock_ms"] >= 600_000
     # 1000 µL/day: a stroke every 43.2 s, so nine minutes are twelve or so strokes, wherever the
     # stops fell (each is where the clock was when the run looked)
@@ -129,12 +129,12 @@ from = "0s"
 
 
 def test_a_pump_that_differs_from_the_model_fails_its_rows_and_names_the_model_s_reading():
-    runner = scenario.Runner(scenario.parse(LAX, "lax.toml"), LaxPump(), FakeRig())
+    runner = scenario_runner.Runner(scenario.parse(LAX, "lax.toml"), LaxPump(), FakeRig())
     rows = runner.run()
-    assert [(r.line, r.passed) for r in rows] == [(6, False), (24, False), (31, False)], scenario.table(rows)
+    assert [(r.line, r.passed) for r in rows] == [(6, False), (24, False), (31, False)], scenario_runner.table(rows)
     assert rows[0].seen == "accepted; the reference model: refused E_LIMIT (allowed_concentrations)"
     assert rows[1].seen == "refused E_STATE; the reference model: accepted" and rows[1].detail == "not now"
-    (line,) = [line for line in scenario.table(rows).splitlines() if line.startswith("1h ")]
+    (line,) = [line for line in scenario_runner.table(rows).splitlines() if line.startswith("1h ")]
     assert 'refused E_STATE; the reference model: accepted ("not now")' in line and line.endswith("FAIL")
     # The rig counted nothing of the day's 250 µL (and of the bolus the model gave).
     assert rows[2].expected.startswith("delivered 0s to 1d: 255.000 µL") and rows[2].seen.startswith("rig 0.000 µL")
@@ -178,7 +178,7 @@ def test_every_action_is_one_the_report_replays():
         ("motor-stall", "on"), ("motor-stall", "intermittent")}
     model, notes = PumpModel(500), []
     for step in steps:
-        action = {"t_ms": step.at_ms, **scenario.programme_action(step)}
+        action = {"t_ms": step.at_ms, **scenario_runner.programme_action(step)}
         model.advance(step.at_ms)
         report._apply(model, action, notes)
     assert not [n for n in notes if "does not know" in n], notes

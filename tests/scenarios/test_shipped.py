@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pumpsim.hil import scenario
+from pumpsim.hil import scenario, scenario_runner
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "scenarios").glob("*.toml"))
@@ -29,7 +29,7 @@ def test_scenarios_are_shipped():
 @pytest.mark.parametrize("path", [param(p) for p in SHIPPED])
 def test_the_shipped_scenario_passes(path, bench):
     played = scenario.load(path)
-    runner = scenario.Runner(played, bench.client(), bench.rig)
+    runner = scenario_runner.Runner(played, bench.client(), bench.rig)
     rows = runner.run()
     assert rows, "%s checks nothing" % path.name
-    assert runner.passed, "%s:\n%s" % (path.name, scenario.table(rows))
+    assert runner.passed, "%s:\n%s" % (path.name, scenario_runner.table(rows))
